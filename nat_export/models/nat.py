@@ -1,0 +1,164 @@
+"""NAT / DiNAT in PyTorch, computing exactly what HF transformers 4.40.2 computes.
+
+Module and parameter names follow the original SHI-Labs code (fused ``attn.qkv``,
+``gamma1``/``gamma2``), so its ``.pth`` files load as they are; HF checkpoints are converted
+by :mod:`nat_export.models.loading`. Every NA layer is one call of the fused-qkv custom op.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..ops import na2d_qkv
+from .config import NatConfig
+
+
+class ConvTokenizer(nn.Module):
+    """Two stride-2 3x3 convolutions (no activation between them), then LayerNorm: NCHW -> NHWC."""
+
+    def __init__(self, in_chans: int, dim: int, eps: float):
+        super().__init__()
+        self.proj = nn.Sequential(
+            nn.Conv2d(in_chans, dim // 2, 3, stride=2, padding=1),
+            nn.Conv2d(dim // 2, dim, 3, stride=2, padding=1),
+        )
+        self.norm = nn.LayerNorm(dim, eps=eps)
+
+    def forward(self, x):
+        return self.norm(self.proj(x).permute(0, 2, 3, 1))
+
+
+class ConvDownsampler(nn.Module):
+    """Stride-2 3x3 convolution doubling the channels, then LayerNorm (NHWC in and out)."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.reduction = nn.Conv2d(dim, 2 * dim, 3, stride=2, padding=1, bias=False)
+        self.norm = nn.LayerNorm(2 * dim, eps=eps)
+
+    def forward(self, x):
+        return self.norm(self.reduction(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class NeighborhoodAttention2D(nn.Module):
+    """Fused qkv projection -> NA op (with relative positional bias) -> output projection."""
+
+    def __init__(self, dim: int, num_heads: int, kernel_size: int, dilation: int, qkv_bias: bool = True):
+        super().__init__()
+        self.num_heads = num_heads
+        self.kernel_size = kernel_size
+        self.dilation = dilation
+        self.scale = (dim // num_heads) ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.rpb = nn.Parameter(torch.zeros(num_heads, 2 * kernel_size - 1, 2 * kernel_size - 1))
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):  # [B, H, W, C]
+        out = na2d_qkv(self.qkv(x), self.num_heads, self.kernel_size, self.dilation, self.rpb, self.scale)
+        return self.proj(out)
+
+
+class NATLayer(nn.Module):
+    def __init__(self, dim: int, num_heads: int, kernel_size: int, dilation: int, cfg: NatConfig):
+        super().__init__()
+        self.window = kernel_size * dilation
+        self.norm1 = nn.LayerNorm(dim, eps=cfg.layer_norm_eps)
+        self.attn = NeighborhoodAttention2D(dim, num_heads, kernel_size, dilation, cfg.qkv_bias)
+        self.norm2 = nn.LayerNorm(dim, eps=cfg.layer_norm_eps)
+        self.mlp = Mlp(dim, int(dim * cfg.mlp_ratio))
+        if cfg.layer_scale is not None:
+            self.gamma1 = nn.Parameter(cfg.layer_scale * torch.ones(dim))
+            self.gamma2 = nn.Parameter(cfg.layer_scale * torch.ones(dim))
+        else:
+            self.gamma1 = self.gamma2 = None
+
+    def _attention(self, x):
+        # Maps smaller than kernel*dilation are zero-padded after the norm and cropped after
+        # attention, as HF does; the NA op itself never pads.
+        height, width = x.shape[1], x.shape[2]
+        pad_h, pad_w = max(0, self.window - height), max(0, self.window - width)
+        if pad_h or pad_w:
+            x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+        x = self.attn(x)
+        if pad_h or pad_w:
+            x = x[:, :height, :width, :].contiguous()
+        return x
+
+    def forward(self, x):
+        a = self._attention(self.norm1(x))
+        x = x + (self.gamma1 * a if self.gamma1 is not None else a)
+        m = self.mlp(self.norm2(x))
+        return x + (self.gamma2 * m if self.gamma2 is not None else m)
+
+
+class NATLevel(nn.Module):
+    def __init__(self, level: int, cfg: NatConfig, downsample: bool):
+        super().__init__()
+        dim = cfg.level_dim(level)
+        self.blocks = nn.ModuleList(
+            NATLayer(dim, cfg.num_heads[level], cfg.kernel_size, cfg.dilation(level, j), cfg)
+            for j in range(cfg.depths[level])
+        )
+        self.downsample = ConvDownsampler(dim, cfg.layer_norm_eps) if downsample else None
+
+    def forward(self, x):
+        """Returns (output before downsampling, output after it)."""
+        for block in self.blocks:
+            x = block(x)
+        return x, (self.downsample(x) if self.downsample is not None else x)
+
+
+class NAT(nn.Module):
+    """NAT / DiNAT classifier and backbone. Input NCHW pixel values; see the forward_* methods."""
+
+    def __init__(self, cfg: NatConfig):
+        super().__init__()
+        self.config = cfg
+        self.patch_embed = ConvTokenizer(cfg.in_chans, cfg.embed_dim, cfg.layer_norm_eps)
+        self.levels = nn.ModuleList(NATLevel(i, cfg, i < cfg.num_levels - 1) for i in range(cfg.num_levels))
+        self.norm = nn.LayerNorm(cfg.num_features, eps=cfg.layer_norm_eps)
+        self.head = nn.Linear(cfg.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+
+    def _levels(self, x):
+        x = self.patch_embed(x)
+        embedded, outputs = x, []
+        for level in self.levels:
+            before, x = level(x)
+            outputs.append((before, x))
+        return embedded, outputs
+
+    def forward_head(self, x):
+        """Final norm, global average pool and classifier on the last level's NHWC map."""
+        x = self.norm(x)
+        return self.head(x.mean(dim=(1, 2)))
+
+    def forward(self, pixel_values):
+        _, outputs = self._levels(pixel_values)
+        return self.forward_head(outputs[-1][1])
+
+    def forward_features(self, pixel_values) -> list[torch.Tensor]:
+        """Backbone features: each level's output before downsampling, NCHW (strides 4, 8, 16, 32)."""
+        _, outputs = self._levels(pixel_values)
+        return [before.permute(0, 3, 1, 2) for before, _ in outputs]
+
+    def forward_with_features(self, pixel_values):
+        """(logits, per-level features) from one pass."""
+        _, outputs = self._levels(pixel_values)
+        return self.forward_head(outputs[-1][1]), [b.permute(0, 3, 1, 2) for b, _ in outputs]
+
+    def hidden_states(self, pixel_values) -> list[torch.Tensor]:
+        """HF ``reshaped_hidden_states``: embedding output, then each level after downsampling (NCHW)."""
+        embedded, outputs = self._levels(pixel_values)
+        return [embedded.permute(0, 3, 1, 2)] + [after.permute(0, 3, 1, 2) for _, after in outputs]
