@@ -1,0 +1,347 @@
+"""Build the native plugins (``plugins/``) with CMake.
+
+``nat-export build-plugins`` is wired to :func:`add_arguments` / :func:`run`; Python code
+calls :func:`build_plugins`. Only the standard library is used here.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import NativeBuildError
+from .libs import LIB_NAMES, default_plugin_dir
+
+DEFAULT_CUDA_ARCHS = "75;80;86;89;90"
+ORT_DEB_PACKAGE = "libonnxruntime-dev"
+ORT_DEB_SUITE = "trixie"  # Debian 13: the first release whose libonnxruntime-dev carries the C/C++ headers
+DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+
+def plugins_source_dir() -> Path:
+    """``<repo>/plugins``: the CMake project."""
+    return Path(__file__).resolve().parents[2] / "plugins"
+
+
+def ort_headers_cache() -> Path:
+    return Path.home() / ".cache" / "nat-export" / "onnxruntime-headers"
+
+
+# ---------------------------------------------------------------- header discovery
+
+
+def _ort_ok(d: Path) -> bool:
+    return (d / "onnxruntime_cxx_api.h").is_file() and (d / "onnxruntime_c_api.h").is_file()
+
+
+def find_trt_include(explicit: str | None = None) -> tuple[Path | None, str]:
+    """(TensorRT include dir or None, where it came from / why none)."""
+    if explicit:
+        d = Path(explicit).expanduser()
+        if not (d / "NvInfer.h").is_file():
+            raise NativeBuildError(f"no NvInfer.h in --trt-include {d}; pass the 'include' folder of your TensorRT install")
+        return d, "--trt-include"
+    env_root = os.environ.get("TensorRT_ROOT")
+    if env_root and (Path(env_root) / "include" / "NvInfer.h").is_file():
+        return Path(env_root) / "include", "TensorRT_ROOT"
+    env_inc = os.environ.get("TRT_INCLUDE_DIR")
+    if env_inc and (Path(env_inc) / "NvInfer.h").is_file():
+        return Path(env_inc), "TRT_INCLUDE_DIR"
+    for d in (Path("/usr/include/x86_64-linux-gnu"), Path("/usr/include/aarch64-linux-gnu"), Path("/usr/include")):
+        if (d / "NvInfer.h").is_file():
+            return d, "system"
+    spec = importlib.util.find_spec("kernel_lens")
+    if spec is not None and spec.submodule_search_locations:
+        for loc in spec.submodule_search_locations:
+            d = Path(loc) / "include" / "tensorrt"
+            if (d / "NvInfer.h").is_file():
+                return d, "kernel_lens wheel (TensorRT 10.14 headers)"
+    return None, "no TensorRT headers found (set TensorRT_ROOT or TRT_INCLUDE_DIR, or pip install kernel-lens==2.0.1)"
+
+
+def find_ort_include(explicit: str | None = None, fetch: bool = False, verbose: bool = False) -> tuple[Path | None, str]:
+    """(ONNX Runtime include dir or None, where it came from / why none)."""
+    if explicit:
+        d = Path(explicit).expanduser()
+        if not _ort_ok(d):
+            raise NativeBuildError(
+                f"no onnxruntime_cxx_api.h in --ort-include {d}; pass the folder holding the ONNX Runtime C/C++ headers"
+            )
+        return d, "--ort-include"
+    for var in ("ORT_INCLUDE_DIR", "ONNXRUNTIME_ROOT"):
+        val = os.environ.get(var)
+        if not val:
+            continue
+        base = Path(val).expanduser()
+        for d in (base, base / "include", base / "include" / "onnxruntime"):
+            if _ort_ok(d):
+                return d, var
+    for d in (Path("/usr/include/onnxruntime"), Path("/usr/local/include/onnxruntime")):
+        if _ort_ok(d):
+            return d, "system"
+    cached = ort_headers_cache() / "include" / "onnxruntime"
+    if _ort_ok(cached):
+        return cached, f"cache {ort_headers_cache()}"
+    if fetch:
+        return fetch_ort_headers(verbose=verbose), f"downloaded Debian {ORT_DEB_SUITE} {ORT_DEB_PACKAGE}"
+    return None, (
+        "no ONNX Runtime headers found (set ORT_INCLUDE_DIR, or run "
+        "`nat-export build-plugins --fetch-ort-headers` to download them from Debian)"
+    )
+
+
+def fetch_ort_headers(dest: Path | None = None, verbose: bool = False) -> Path:
+    """Download Debian's libonnxruntime-dev with a private apt config and unpack its headers.
+
+    Returns ``<dest>/include/onnxruntime`` (dest defaults to the headers cache).
+    """
+    dest = Path(dest) if dest else ort_headers_cache()
+    for tool in ("apt-get", "dpkg-deb"):
+        if shutil.which(tool) is None:
+            raise NativeBuildError(
+                f"cannot download ONNX Runtime headers: {tool} not found (not a Debian-like system); "
+                f"set ORT_INCLUDE_DIR to the include folder of an ONNX Runtime release instead"
+            )
+    if not Path(DEBIAN_KEYRING).is_file():
+        raise NativeBuildError(
+            f"cannot download ONNX Runtime headers: {DEBIAN_KEYRING} missing; "
+            f"apt-get install debian-archive-keyring, or set ORT_INCLUDE_DIR"
+        )
+    with tempfile.TemporaryDirectory(prefix="natx-apt-") as tmp:
+        t = Path(tmp)
+        (t / "sources.list.d").mkdir()
+        (t / "lists" / "partial").mkdir(parents=True)
+        (t / "cache" / "archives" / "partial").mkdir(parents=True)
+        (t / "sources.list").write_text(
+            f"deb [signed-by={DEBIAN_KEYRING}] http://deb.debian.org/debian {ORT_DEB_SUITE} main\n"
+        )
+        opts = [
+            "-o", f"Dir::Etc::sourcelist={t / 'sources.list'}",
+            "-o", f"Dir::Etc::sourceparts={t / 'sources.list.d'}",
+            "-o", f"Dir::State::Lists={t / 'lists'}",
+            "-o", f"Dir::Cache={t / 'cache'}",
+            "-o", "Debug::NoLocking=1",
+        ]
+        _run(["apt-get", *opts, "update"], "apt-get update (Debian package index)", cwd=t, verbose=verbose)
+        _run(["apt-get", *opts, "download", ORT_DEB_PACKAGE], f"apt-get download {ORT_DEB_PACKAGE}", cwd=t,
+             verbose=verbose)
+        debs = sorted(t.glob(f"{ORT_DEB_PACKAGE}_*.deb"))
+        if not debs:
+            raise NativeBuildError(f"apt-get download {ORT_DEB_PACKAGE} produced no .deb; set ORT_INCLUDE_DIR instead")
+        _run(["dpkg-deb", "-x", str(debs[0]), str(t / "x")], "dpkg-deb -x", cwd=t, verbose=verbose)
+        src = t / "x" / "usr" / "include" / "onnxruntime"
+        if not _ort_ok(src):
+            raise NativeBuildError(f"{debs[0].name} holds no onnxruntime_cxx_api.h; set ORT_INCLUDE_DIR instead")
+        # Atomic: copy next to the cache, then rename into place.
+        dest.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=dest))
+        shutil.copytree(src, staging / "onnxruntime")
+        final = dest / "include"
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+        (dest / "SOURCE").write_text(f"{debs[0].name} from Debian {ORT_DEB_SUITE}\n")
+    return dest / "include" / "onnxruntime"
+
+
+# ---------------------------------------------------------------- build
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None, verbose: bool = False, log: Path | None = None) -> str:
+    """Run a command; return its output; raise NativeBuildError naming `what` on failure."""
+    if verbose:
+        print("+", " ".join(cmd), flush=True)
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    except OSError as e:
+        raise NativeBuildError(f"{what}: cannot run {cmd[0]} ({e})") from e
+    out = proc.stdout or ""
+    if log is not None:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write("$ " + " ".join(cmd) + "\n" + out + "\n")
+    if verbose and out:
+        print(out, end="" if out.endswith("\n") else "\n", flush=True)
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
+        errs = [ln for ln in lines if re.search(r"error|Error|ERROR|fatal", ln)]
+        detail = (errs or lines or ["no output"])[0][:300]
+        where = f"; full log: {log}" if log else ""
+        raise NativeBuildError(f"{what} failed (exit {proc.returncode}): {detail}{where}")
+    return out
+
+
+def _cuda_compiler() -> str | None:
+    if os.environ.get("CUDACXX"):
+        return None  # CMake honours it itself
+    if shutil.which("nvcc"):
+        return None
+    for cand in (Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "bin" / "nvcc", Path("/usr/local/cuda/bin/nvcc")):
+        if cand.is_file():
+            return str(cand)
+    return None
+
+
+def _cache_value(cache: Path, key: str) -> str | None:
+    if not cache.is_file():
+        return None
+    for line in cache.read_text(errors="replace").splitlines():
+        if line.startswith(key + ":"):
+            return line.split("=", 1)[1]
+    return None
+
+
+def build_plugins(
+    out_dir: Path | None = None,
+    *,
+    trt_include: str | None = None,
+    ort_include: str | None = None,
+    cuda_archs: str | None = None,
+    fetch_ort_headers: bool = False,
+    jobs: int | None = None,
+    verbose: bool = False,
+) -> dict[str, Path]:
+    """Configure and build ``plugins/``; return the built libraries by kind.
+
+    Keys: 'ort', 'trt', 'trt_autoreg' -- only the ones built (an adapter builds when its
+    headers are found). The libraries land in `out_dir` (default ``$NAT_EXPORT_PLUGIN_DIR``
+    or ``~/.cache/nat-export/plugins``), the CMake build tree in ``out_dir/build``.
+    """
+    src = plugins_source_dir()
+    if not (src / "CMakeLists.txt").is_file():
+        raise NativeBuildError(f"plugin sources not found at {src}; build from a source checkout of nat-export")
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        raise NativeBuildError("cmake not found; install CMake >= 3.18 (apt-get install cmake, or pip install cmake)")
+    if shutil.which("c++") is None and shutil.which("g++") is None and not os.environ.get("CXX"):
+        raise NativeBuildError("no C++ compiler found; install g++ (apt-get install g++) or set CXX")
+
+    out = Path(out_dir).expanduser() if out_dir is not None else default_plugin_dir()
+    out = out.resolve()
+    bdir = out / "build"
+    bdir.mkdir(parents=True, exist_ok=True)
+    log = bdir / "build.log"
+    log.write_text("")
+
+    trt_dir, trt_why = find_trt_include(trt_include)
+    ort_dir, ort_why = find_ort_include(ort_include, fetch=fetch_ort_headers, verbose=verbose)
+
+    generator = "Ninja" if shutil.which("ninja") else "Unix Makefiles"
+    cache = bdir / "CMakeCache.txt"
+    old_gen = _cache_value(cache, "CMAKE_GENERATOR")
+    old_src = _cache_value(cache, "CMAKE_HOME_DIRECTORY")
+    if (old_gen and old_gen != generator) or (old_src and Path(old_src).resolve() != src.resolve()):
+        shutil.rmtree(bdir)
+        bdir.mkdir(parents=True)
+        log.write_text("")
+
+    args = [
+        cmake, "-S", str(src), "-B", str(bdir), "-G", generator,
+        "-DCMAKE_BUILD_TYPE=Release",
+        f"-DCMAKE_LIBRARY_OUTPUT_DIRECTORY={out}",
+        f"-DNATX_TRT_INCLUDE_DIR={trt_dir or ''}",
+        f"-DNATX_ORT_INCLUDE_DIR={ort_dir or ''}",
+        f"-DCMAKE_CUDA_ARCHITECTURES={cuda_archs or DEFAULT_CUDA_ARCHS}",
+    ]
+    nvcc = _cuda_compiler()
+    if nvcc:
+        args.append(f"-DCMAKE_CUDA_COMPILER={nvcc}")
+    # Stale outputs must not pass for fresh ones: remove them so the build relinks.
+    for name in LIB_NAMES.values():
+        (out / name).unlink(missing_ok=True)
+
+    conf = _run(args, "cmake configure", verbose=verbose, log=log)
+    n = jobs or os.cpu_count() or 2
+    _run([cmake, "--build", str(bdir), "--parallel", str(n)], "cmake build", verbose=verbose, log=log)
+
+    status = [ln.split("natx:", 1)[1].strip() for ln in conf.splitlines() if "natx:" in ln]
+    for line in status:
+        print(line, flush=True)
+    if trt_dir is None:
+        print(f"TensorRT headers: {trt_why}", flush=True)
+    else:
+        print(f"TensorRT headers: {trt_dir} ({trt_why})", flush=True)
+    if ort_dir is None:
+        print(f"ONNX Runtime headers: {ort_why}", flush=True)
+    else:
+        print(f"ONNX Runtime headers: {ort_dir} ({ort_why})", flush=True)
+
+    built = {kind: out / name for kind, name in LIB_NAMES.items() if (out / name).is_file()}
+    for kind, path in built.items():
+        print(f"built {kind}: {path}", flush=True)
+    return built
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the `build-plugins` options to `parser`."""
+    parser.description = parser.description or (
+        "Build the native plugins: the ONNX Runtime custom-op library (CPU) and, where TensorRT "
+        "headers and CUDA are found, the TensorRT plugin libraries."
+    )
+    parser.epilog = parser.epilog or (
+        "examples:\n"
+        "  nat-export build-plugins --fetch-ort-headers\n"
+        "  nat-export build-plugins --trt-include /opt/TensorRT/include --cuda-archs 86\n"
+        "  TensorRT_ROOT=/opt/TensorRT nat-export build-plugins --out-dir ./plugins-out --json\n"
+    )
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--out-dir", type=Path, default=None,
+                        help="where the libraries go (default: $NAT_EXPORT_PLUGIN_DIR or ~/.cache/nat-export/plugins)")
+    parser.add_argument("--trt-include", default=None,
+                        help="TensorRT include folder (default: TensorRT_ROOT, TRT_INCLUDE_DIR, system, kernel-lens wheel)")
+    parser.add_argument("--ort-include", default=None,
+                        help="ONNX Runtime include folder (default: ORT_INCLUDE_DIR, ONNXRUNTIME_ROOT, system, cache)")
+    parser.add_argument("--fetch-ort-headers", action="store_true",
+                        help="download the ONNX Runtime headers from Debian (libonnxruntime-dev) if none are found")
+    parser.add_argument("--cuda-archs", default=None,
+                        help=f"CUDA architectures, e.g. '86' or '80;90' (default: {DEFAULT_CUDA_ARCHS})")
+    parser.add_argument("-j", "--jobs", type=int, default=None, help="parallel build jobs (default: CPU count)")
+    parser.add_argument("--verbose", action="store_true", help="show the CMake and compiler output")
+    parser.add_argument("--json", action="store_true", help="print the built libraries as JSON")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `build-plugins` from parsed arguments; returns the exit code."""
+    import contextlib
+
+    # With --json, stdout carries only the JSON; progress lines go to stderr.
+    redirect = contextlib.redirect_stdout(sys.stderr) if getattr(args, "json", False) else contextlib.nullcontext()
+    try:
+        with redirect:
+            built = build_plugins(
+                getattr(args, "out_dir", None),
+                trt_include=getattr(args, "trt_include", None),
+                ort_include=getattr(args, "ort_include", None),
+                cuda_archs=getattr(args, "cuda_archs", None),
+                fetch_ort_headers=getattr(args, "fetch_ort_headers", False),
+                jobs=getattr(args, "jobs", None),
+                verbose=getattr(args, "verbose", False),
+            )
+    except NativeBuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if getattr(args, "json", False):
+        print(json.dumps({k: str(v) for k, v in built.items()}))
+    if not built:
+        print("error: no plugin library was built (see the lines above for why)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_arguments(argparse.ArgumentParser(prog="python -m nat_export.native.build"))
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
