@@ -1,0 +1,60 @@
+// Entry points of the two plugin libraries (one source, compiled twice):
+//
+// libnat_export_trt.so (default): exports `getCreators` and `setLoggerFinder`, the
+//   symbols IPluginRegistry::loadLibrary looks up. For trtexec --dynamicPlugins,
+//   registry.load_library(path) in Python, and for plugin libraries serialized into
+//   version-compatible engines (--setPluginsToSerialize), which the lean runtime loads.
+//
+// libnat_export_trt_autoreg.so (NATX_TRT_AUTOREG): registers the creator with the
+//   plugin registry of the TensorRT library already loaded in the process when the
+//   library itself is loaded (dlopen / ctypes.CDLL): trtexec --staticPlugins,
+//   polygraphy --plugins, ONNX Runtime's TensorRT EP (trt_extra_plugin_lib_paths).
+//   It exports `setLoggerFinder` only, never `getCreators`: passing it to loadLibrary
+//   would register the creator twice.
+#include <NvInferRuntime.h>
+
+#include <cstdint>
+
+#include "na_creator.h"
+#include "na_logging.h"
+
+#define NATX_TRT_EXPORT extern "C" __attribute__((visibility("default")))
+
+NATX_TRT_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept {
+  natx::trt::setLoggerFinder(finder);
+}
+
+#ifndef NATX_TRT_AUTOREG
+
+NATX_TRT_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators) noexcept {
+  static nvinfer1::IPluginCreatorInterface* creators[1] = {nullptr};
+  creators[0] = natx::trt::theCreator();
+  nbCreators = creators[0] != nullptr ? 1 : 0;
+  return creators;
+}
+
+#else  // NATX_TRT_AUTOREG
+
+#include "na_registry.h"
+
+namespace {
+
+struct AutoRegister {
+  AutoRegister() noexcept {
+    natx::trt::NACreator* creator = natx::trt::theCreator();
+    if (creator == nullptr) return;  // already logged
+    const std::string err = natx::trt::registerWithLoadedTrt(*creator, creator->getPluginNamespace());
+    if (!err.empty()) {
+      natx::trt::logError("libnat_export_trt_autoreg.so: not registered: " + err);
+    } else {
+      natx::trt::logVerbose("registered creator NeighborhoodAttention2D version 1 in namespace '" +
+                            std::string(creator->getPluginNamespace()) + "'");
+    }
+  }
+};
+
+const AutoRegister g_autoRegister;
+
+}  // namespace
+
+#endif  // NATX_TRT_AUTOREG
