@@ -13,6 +13,7 @@
 #include <cuda_fp16.h>
 
 #include <climits>
+#include <cstdlib>
 
 #include "na_cuda.h"
 #include "na_index.h"
@@ -182,6 +183,12 @@ __global__ void __launch_bounds__(kTileY* kTileX* G) na2d_fused_kernel(const Ker
   }
 }
 
+// NATX_CUDA_NO_SMEM=1 forces the global-memory path (tests reach both paths on one GPU).
+bool smem_disabled() {
+  const char* v = std::getenv("NATX_CUDA_NO_SMEM");
+  return v != nullptr && v[0] != '\0' && v[0] != '0';
+}
+
 // Shared-memory row stride (elements) for one pixel's D values, padded so that
 // consecutive pixels start in different banks (odd number of 32-bit words).
 template <typename T>
@@ -215,7 +222,7 @@ cudaError_t launch(const NAParams& p, const T* qkv, const T* rpb, T* out, cudaSt
   if (err != cudaSuccess) return err;
   err = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
   if (err != cudaSuccess) return err;
-  a.use_smem = smem <= static_cast<size_t>(optin) ? 1 : 0;
+  a.use_smem = (smem <= static_cast<size_t>(optin) && !smem_disabled()) ? 1 : 0;
   const size_t dyn = a.use_smem ? smem : 0;
   if (dyn > 48 * 1024) {
     err = cudaFuncSetAttribute(na2d_fused_kernel<T, G, DC>, cudaFuncAttributeMaxDynamicSharedMemorySize,

@@ -1,0 +1,62 @@
+// Torch binding of the CUDA kernel core, for scripts/gpu_check.py only (built on the
+// fly with torch.utils.cpp_extension.load together with ../na_cuda.cu and ../na_params.cpp).
+#include <c10/cuda/CUDAStream.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/extension.h>
+
+#include "na_cuda.h"
+#include "na_params.h"
+
+namespace {
+
+natx::NADType dtype_of(const torch::Tensor& t) {
+  switch (t.scalar_type()) {
+    case torch::kFloat32: return natx::NADType::kFloat32;
+    case torch::kFloat16: return natx::NADType::kFloat16;
+    case torch::kBFloat16: return natx::NADType::kBFloat16;
+    default: TORCH_CHECK(false, "na2d: qkv must be float32, float16 or bfloat16, got ", t.scalar_type());
+  }
+}
+
+// out = NA(qkv, rpb) written into the caller's `out` (so that it can be poisoned first).
+void na2d_qkv_out(const torch::Tensor& qkv, const c10::optional<torch::Tensor>& rpb, torch::Tensor& out,
+                  int64_t heads, int64_t kh, int64_t kw, int64_t dh, int64_t dw, double scale) {
+  TORCH_CHECK(qkv.is_cuda() && qkv.dim() == 4 && qkv.is_contiguous(), "na2d: qkv must be a contiguous CUDA [B, H, W, 3*heads*D] tensor");
+  TORCH_CHECK(heads > 0 && qkv.size(3) % (3 * heads) == 0, "na2d: qkv last axis must be 3*heads*D");
+  const int64_t D = qkv.size(3) / (3 * heads);
+  TORCH_CHECK(out.is_cuda() && out.is_contiguous() && out.scalar_type() == qkv.scalar_type() &&
+                  out.sizes() == torch::IntArrayRef({qkv.size(0), qkv.size(1), qkv.size(2), heads * D}),
+              "na2d: out must be a contiguous [B, H, W, heads*D] tensor of qkv's dtype");
+  const void* rpb_ptr = nullptr;
+  if (rpb.has_value()) {
+    TORCH_CHECK(rpb->is_cuda() && rpb->is_contiguous() && rpb->scalar_type() == qkv.scalar_type() &&
+                    rpb->sizes() == torch::IntArrayRef({heads, 2 * kh - 1, 2 * kw - 1}),
+                "na2d: rpb must be a contiguous [heads, 2Kh-1, 2Kw-1] tensor of qkv's dtype");
+    rpb_ptr = rpb->data_ptr();
+  }
+  natx::NAParams p{};
+  p.B = static_cast<int>(qkv.size(0));
+  p.H = static_cast<int>(qkv.size(1));
+  p.W = static_cast<int>(qkv.size(2));
+  p.heads = static_cast<int>(heads);
+  p.D = static_cast<int>(D);
+  p.Kh = static_cast<int>(kh);
+  p.Kw = static_cast<int>(kw);
+  p.dh = static_cast<int>(dh);
+  p.dw = static_cast<int>(dw);
+  p.scale = static_cast<float>(scale);
+  p.has_rpb = rpb_ptr != nullptr;
+  const c10::cuda::CUDAGuard guard(qkv.device());
+  const cudaError_t err = natx::na2d_forward_cuda(p, dtype_of(qkv), qkv.data_ptr(), rpb_ptr, out.data_ptr(),
+                                                  c10::cuda::getCurrentCUDAStream().stream());
+  const char* why = natx::na_validate(p);
+  TORCH_CHECK(err == cudaSuccess, "na2d_forward_cuda: ", cudaGetErrorString(err), why ? " (" : "", why ? why : "",
+              why ? ")" : "");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("na2d_qkv_out", &na2d_qkv_out, "fused NA forward into out", py::arg("qkv"), py::arg("rpb"), py::arg("out"),
+        py::arg("heads"), py::arg("kh"), py::arg("kw"), py::arg("dh"), py::arg("dw"), py::arg("scale"));
+}

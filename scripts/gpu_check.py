@@ -1,0 +1,495 @@
+#!/usr/bin/env python3
+"""Check and time the CUDA neighborhood-attention kernel (plugins/core/na_cuda.cu) on a GPU.
+
+What it does, in one go:
+  1. builds the kernel with torch.utils.cpp_extension.load (plugins/core/torch_ext/na_torch.cpp
+     + na_cuda.cu + na_params.cpp, for the GPU in this machine);
+  2. correctness: random shapes and the natten 0.17 golden fixture shapes, float32 / float16 /
+     bfloat16, through the shared-memory path and the global-memory path (NATX_CUDA_NO_SMEM=1);
+     outputs are poisoned with NaN before every call; compared with an exact float64 reference
+     written here (float32 fixture cases against the natten goldens themselves);
+  3. invalid parameters must be refused (cudaErrorInvalidValue), not run;
+  4. timing on NAT-Tiny-like shapes (kernel 7): the kernel vs the PyTorch reference op
+     (nat_export.ops, else the reference here) vs FlexAttention with a neighborhood block mask
+     and the bias as score_mod (torch.compile'd), with the achieved memory bandwidth
+     (qkv read once + out written once).
+Prints a table, writes --json, exits 1 on any mismatch.
+
+examples:
+  python scripts/gpu_check.py                   # everything
+  python scripts/gpu_check.py --dry-run         # list the cases, touch no GPU
+  python scripts/gpu_check.py --no-bench --json check.json
+  python scripts/gpu_check.py --bench-only --batch 128 --dtypes float16 float32
+  python scripts/gpu_check.py --cpu-selftest    # check the reference and the FlexAttention mask on the CPU
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = ROOT / "plugins" / "core"
+FIXTURES = ROOT / "tests" / "fixtures"
+
+# Max abs error against the float64 reference (inputs rounded to the dtype first).
+TOL = {"float32": 5e-5, "float16": 4e-3, "bfloat16": 3e-2}
+
+# (B, H, W, heads, D, Kh, Kw, dh, dw, rpb)
+RANDOM_CASES = [
+    (2, 9, 13, 2, 8, 3, 5, 1, 1, True),
+    (1, 10, 7, 3, 5, 3, 3, 3, 2, True),        # H % d != 0, odd D
+    (1, 23, 17, 2, 12, 5, 3, 4, 5, False),     # dilation on both axes, no rpb
+    (3, 7, 7, 1, 32, 7, 7, 1, 1, True),        # K == H == W
+    (2, 56, 56, 2, 32, 7, 7, 1, 1, True),      # NAT level 1
+    (2, 28, 28, 4, 32, 7, 7, 2, 2, True),
+    (1, 29, 31, 2, 64, 7, 7, 3, 4, True),      # H % d != 0, D 64
+    (1, 20, 24, 2, 128, 5, 5, 1, 1, True),     # D 128
+    (1, 33, 26, 2, 48, 13, 13, 2, 2, True),    # K 13, D 48 (partial thread groups)
+    (1, 14, 14, 4, 96, 7, 7, 1, 1, False),
+    (1, 16, 21, 4, 16, 1, 3, 2, 7, True),      # K = 1 on one axis
+    (1, 40, 40, 1, 128, 13, 13, 3, 3, True),   # big halo: global path for float32
+    (9, 15, 15, 3, 24, 5, 5, 3, 3, True),      # several tiles and groups per image
+]
+
+# NAT-Tiny at 224x224: (H, W, heads), D 32, kernel 7.
+BENCH_LEVELS = [(56, 56, 2), (28, 28, 4), (14, 14, 8), (7, 7, 16)]
+
+INVALID_CASES = [
+    # (B, H, W, heads, D, Kh, Kw, dh, dw, why)
+    (1, 9, 9, 2, 8, 4, 3, 1, 1, "even kernel"),
+    (1, 9, 9, 2, 8, 5, 5, 2, 1, "H < K*d"),
+    (1, 9, 6, 2, 8, 3, 3, 1, 2, "W < K*d"),
+    (1, 16, 16, 1, 136, 3, 3, 1, 1, "D > 128"),
+]
+
+
+def fixture_cases() -> list[dict]:
+    meta = json.loads((FIXTURES / "na2d_natten.json").read_text())["cases"]
+    return [dict(m, index=i) for i, m in enumerate(meta)]
+
+
+def case_name(c) -> str:
+    B, H, W, heads, D, Kh, Kw, dh, dw, rpb = c
+    return f"B{B} {H}x{W} h{heads} D{D} K{Kh}x{Kw} d{dh}x{dw}" + ("" if rpb else " no-rpb")
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+def axis_tables(L: int, K: int, d: int, device):
+    """Key index and bias index [L, K] per the contract (DESIGN.md, "The NA op contract")."""
+    import torch
+
+    i = torch.arange(L, device=device)
+    g, p = i % d, i // d
+    c = -(-L // d)
+    Lg = c - (g >= d - (c * d - L)).long()
+    nb = K // 2
+    s = torch.clamp(p - nb, min=0) + (p + nb >= Lg).long() * (Lg - p - nb - 1)
+    t = torch.arange(K, device=device)
+    keys = (s[:, None] + t[None, :]) * d + g[:, None]
+    bias = (K - 1) + (s[:, None] + t[None, :] - p[:, None])
+    return keys, bias
+
+
+def reference(qkv, rpb, heads, Kh, Kw, dh, dw, scale):
+    """Exact NA in float64: qkv [B, H, W, 3*heads*D] -> [B, H, W, heads*D]."""
+    import torch
+
+    B, H, W, C3 = qkv.shape
+    D = C3 // (3 * heads)
+    q, k, v = qkv.double().reshape(B, H, W, 3, heads, D).unbind(3)
+    ky, by = axis_tables(H, Kh, dh, qkv.device)
+    kx, bx = axis_tables(W, Kw, dw, qkv.device)
+    rows, cols = ky[:, None, :, None], kx[None, :, None, :]
+    kk, vv = k[:, rows, cols], v[:, rows, cols]  # [B, H, W, Kh, Kw, heads, D]
+    logits = scale * torch.einsum("bhwnd,bhwijnd->bhwnij", q, kk)
+    if rpb is not None:
+        bias = rpb.double()[:, by[:, None, :, None], bx[None, :, None, :]]  # [heads, H, W, Kh, Kw]
+        logits = logits + bias.permute(1, 2, 0, 3, 4)[None]
+    w = logits.reshape(*logits.shape[:4], -1).softmax(-1).reshape(logits.shape)
+    return torch.einsum("bhwnij,bhwijnd->bhwnd", w, vv).reshape(B, H, W, heads * D)
+
+
+def pack_fixture(tensors, i, heads):
+    """natten layout [B, heads, H, W, D] -> fused qkv [B, H, W, 3*heads*D]; golden out [B, H, W, heads*D]."""
+    import torch
+
+    q, k, v, out = (tensors[f"case{i}.{n}"].permute(0, 2, 3, 1, 4) for n in ("q", "k", "v", "out"))
+    B, H, W, _, D = q.shape
+    qkv = torch.stack([q, k, v], dim=3).reshape(B, H, W, 3 * heads * D).contiguous()
+    return qkv, tensors.get(f"case{i}.rpb"), out.reshape(B, H, W, heads * D)
+
+
+# ----------------------------------------------------------------------------- FlexAttention
+
+
+def flex_na(H, W, heads, K, rpb, scale, device, compile_=True):
+    """FlexAttention NA (dilation 1): q, k, v [B, heads, H*W, D] -> [B, heads, H*W, D]."""
+    import torch
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    nb = K // 2
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        qi, qj, ki, kj = q_idx // W, q_idx % W, kv_idx // W, kv_idx % W
+        si = torch.clamp(qi - nb, 0, H - K)
+        sj = torch.clamp(qj - nb, 0, W - K)
+        return (ki >= si) & (ki < si + K) & (kj >= sj) & (kj < sj + K)
+
+    def score_mod(score, b, h, q_idx, kv_idx):
+        qi, qj, ki, kj = q_idx // W, q_idx % W, kv_idx // W, kv_idx % W
+        r = torch.clamp(ki - qi + K - 1, 0, 2 * K - 2)  # clamped: also evaluated where masked
+        c = torch.clamp(kj - qj + K - 1, 0, 2 * K - 2)
+        return score + rpb[h, r, c].to(score.dtype)
+
+    L = H * W
+    block_mask = create_block_mask(mask_mod, B=None, H=None, Q_LEN=L, KV_LEN=L, device=device)
+    fn = torch.compile(flex_attention, dynamic=False) if compile_ else flex_attention
+    return lambda q, k, v: fn(q, k, v, score_mod=score_mod, block_mask=block_mask, scale=scale)
+
+
+def to_heads_first(qkv, heads):
+    """[B, H, W, 3*heads*D] -> q, k, v [B, heads, H*W, D] (contiguous copies)."""
+    B, H, W, C3 = qkv.shape
+    D = C3 // (3 * heads)
+    q, k, v = qkv.reshape(B, H * W, 3, heads, D).permute(2, 0, 3, 1, 4).unbind(0)
+    return q.contiguous(), k.contiguous(), v.contiguous()
+
+
+# ----------------------------------------------------------------------------- build + run
+
+
+def build_extension(build_dir: str | None, verbose: bool):
+    from torch.utils.cpp_extension import load
+
+    bdir = build_dir or os.path.join(tempfile.gettempdir(), "natx_torch_ext")
+    os.makedirs(bdir, exist_ok=True)
+    t0 = time.time()
+    ext = load(
+        name="natx_torch_ext",
+        sources=[str(CORE / "torch_ext" / "na_torch.cpp"), str(CORE / "na_cuda.cu"), str(CORE / "na_params.cpp")],
+        extra_include_paths=[str(CORE)],
+        extra_cflags=["-O2"],
+        extra_cuda_cflags=["-O3", "-lineinfo"],
+        build_directory=bdir,
+        verbose=verbose,
+    )
+    print(f"built the kernel extension in {time.time() - t0:.0f} s ({bdir})", flush=True)
+    return ext
+
+
+def run_kernel(ext, qkv, rpb, heads, Kh, Kw, dh, dw, scale, out=None):
+    import torch
+
+    B, H, W, C3 = qkv.shape
+    if out is None:
+        out = torch.empty(B, H, W, C3 // 3, dtype=qkv.dtype, device=qkv.device)
+    ext.na2d_qkv_out(qkv, rpb, out, heads, Kh, Kw, dh, dw, scale)
+    return out
+
+
+def cuda_time_ms(fn, iters: int, warmup: int = 3) -> float:
+    import torch
+
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iters):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b))
+    return statistics.median(times)
+
+
+class Checker:
+    def __init__(self, ext, device):
+        self.ext, self.device = ext, device
+        self.rows: list[dict] = []
+
+    def check(self, label, qkv64, rpb64, heads, Kh, Kw, dh, dw, scale, dtype_name, path, golden=None):
+        import torch
+
+        dt = getattr(torch, dtype_name)
+        qkv = qkv64.to(self.device, dt).contiguous()
+        rpb = None if rpb64 is None else rpb64.to(self.device, dt).contiguous()
+        if golden is not None and dtype_name == "float32":
+            ref = golden.to(self.device, torch.float64)
+            against = "natten golden"
+        else:
+            ref = reference(qkv, rpb, heads, Kh, Kw, dh, dw, scale)
+            against = "reference"
+        row = dict(case=label, dtype=dtype_name, path=path, against=against, tol=TOL[dtype_name])
+        try:
+            out = torch.full((*qkv.shape[:3], qkv.shape[3] // 3), float("nan"), dtype=dt, device=self.device)
+            run_kernel(self.ext, qkv, rpb, heads, Kh, Kw, dh, dw, scale, out)
+            torch.cuda.synchronize()
+            finite = bool(torch.isfinite(out).all())
+            err = float((out.double() - ref).abs().max())
+            row.update(max_abs_err=err, finite=finite, ok=finite and err <= TOL[dtype_name])
+        except Exception as e:  # noqa: BLE001 - report and count as a failure
+            row.update(max_abs_err=None, finite=False, ok=False, error=f"{type(e).__name__}: {e}")
+        self.rows.append(row)
+        return row
+
+
+def run_checks(ext, device, dtypes, paths) -> tuple[list[dict], list[dict]]:
+    import torch
+    from safetensors.torch import load_file
+
+    ch = Checker(ext, device)
+    gen = torch.Generator().manual_seed(0)
+    fixtures = load_file(str(FIXTURES / "na2d_natten.safetensors"))
+    for path in paths:
+        if path == "global":
+            os.environ["NATX_CUDA_NO_SMEM"] = "1"
+        else:
+            os.environ.pop("NATX_CUDA_NO_SMEM", None)
+        for m in fixture_cases():
+            qkv, rpb, golden = pack_fixture(fixtures, m["index"], m["heads"])
+            K, d = m["kernel_size"], m["dilation"]
+            label = f"fixture{m['index']} " + case_name(
+                (m["B"], m["H"], m["W"], m["heads"], m["D"], K, K, d, d, m["has_rpb"]))
+            for dn in dtypes:
+                ch.check(label, qkv, rpb, m["heads"], K, K, d, d, m["scale"], dn, path, golden)
+        for c in RANDOM_CASES:
+            B, H, W, heads, D, Kh, Kw, dh, dw, has_rpb = c
+            qkv = torch.randn(B, H, W, 3 * heads * D, generator=gen, dtype=torch.float64)
+            rpb = torch.randn(heads, 2 * Kh - 1, 2 * Kw - 1, generator=gen, dtype=torch.float64) if has_rpb else None
+            for dn in dtypes:
+                ch.check(case_name(c), qkv, rpb, heads, Kh, Kw, dh, dw, D ** -0.5, dn, path)
+    os.environ.pop("NATX_CUDA_NO_SMEM", None)
+
+    invalid = []
+    for B, H, W, heads, D, Kh, Kw, dh, dw, why in INVALID_CASES:
+        qkv = torch.zeros(B, H, W, 3 * heads * D, device=device)
+        out = torch.full((B, H, W, heads * D), float("nan"), device=device)
+        try:
+            run_kernel(ext, qkv, None, heads, Kh, Kw, dh, dw, 0.5, out)
+            torch.cuda.synchronize()
+            invalid.append(dict(case=why, ok=False, error="accepted"))
+        except RuntimeError as e:
+            refused = "invalid argument" in str(e)
+            untouched = bool(torch.isnan(out).all())
+            invalid.append(dict(case=why, ok=refused and untouched, error=str(e).splitlines()[0][:120]))
+    return ch.rows, invalid
+
+
+def run_bench(ext, device, batches, dtypes, iters, flex: bool) -> list[dict]:
+    import torch
+
+    ref_name, ref_fn = "reference (this script)", None
+    try:
+        from nat_export.ops import na2d_qkv_reference
+
+        ref_name = "nat_export.ops (eager)"
+
+        def ref_fn(qkv, rpb, heads, K, scale):
+            return na2d_qkv_reference(qkv, heads, K, 1, rpb, scale)
+    except Exception:  # noqa: BLE001 - fall back to the reference here
+        def ref_fn(qkv, rpb, heads, K, scale):
+            return reference(qkv, rpb, heads, K, K, 1, 1, scale)
+
+    import torch._dynamo
+
+    # One compiled FlexAttention per shape: keep dynamo from falling back to eager.
+    for knob in ("cache_size_limit", "recompile_limit"):
+        if hasattr(torch._dynamo.config, knob):
+            setattr(torch._dynamo.config, knob, 64)
+    rows = []
+    K, D = 7, 32
+    for dn in dtypes:
+        dt = getattr(torch, dn)
+        for B in batches:
+            for H, W, heads in BENCH_LEVELS:
+                scale = D ** -0.5
+                qkv = torch.randn(B, H, W, 3 * heads * D, device=device, dtype=dt)
+                rpb = torch.randn(heads, 2 * K - 1, 2 * K - 1, device=device, dtype=dt)
+                out = torch.empty(B, H, W, heads * D, device=device, dtype=dt)
+                row = dict(shape=f"B{B} {H}x{W} h{heads} D{D} K{K}", dtype=dn)
+                t = cuda_time_ms(lambda: run_kernel(ext, qkv, rpb, heads, K, K, 1, 1, scale, out), iters)
+                nbytes = (qkv.numel() + out.numel() + rpb.numel()) * qkv.element_size()
+                row.update(kernel_ms=t, gbps=nbytes / (t * 1e-3) / 1e9)
+                try:
+                    with torch.no_grad():
+                        row["ref_ms"] = cuda_time_ms(lambda: ref_fn(qkv, rpb, heads, K, scale), max(3, iters // 4), 1)
+                except torch.cuda.OutOfMemoryError:
+                    row["ref_ms"] = None
+                    row["ref_note"] = "out of memory"
+                torch.cuda.empty_cache()
+                if flex:
+                    try:
+                        q, k, v = to_heads_first(qkv, heads)
+                        fa = flex_na(H, W, heads, K, rpb, scale, device)
+                        got = fa(q, k, v)  # compile + check against the kernel
+                        mine = out.reshape(B, H * W, heads, D).transpose(1, 2).float()
+                        row["flex_vs_kernel_err"] = float((got.float() - mine).abs().max())
+                        row["flex_ms"] = cuda_time_ms(lambda: fa(q, k, v), iters)
+                    except Exception as e:  # noqa: BLE001 - timing anchor only
+                        row["flex_ms"] = None
+                        row["flex_note"] = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
+                rows.append(row)
+                print(fmt_bench(row), flush=True)
+                del qkv, rpb, out
+                torch.cuda.empty_cache()
+    print(f"(reference op: {ref_name}; FlexAttention timed on pre-split [B, heads, HW, D] q/k/v)")
+    return rows
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def fmt_check(r) -> str:
+    err = "error" if r["max_abs_err"] is None else f"{r['max_abs_err']:.2e}"
+    status = "ok" if r["ok"] else "FAIL"
+    extra = f"  {r['error']}" if r.get("error") else ("" if r.get("finite", True) else "  non-finite output")
+    return f"{status:4}  {r['dtype']:8}  {r['path']:6}  {err:>9} <= {r['tol']:.0e}  {r['case']}  [{r['against']}]{extra}"
+
+
+def fmt_bench(r) -> str:
+    def ms(x):
+        return "   n/a" if x is None else f"{x:6.3f}"
+
+    ref, flex = r.get("ref_ms"), r.get("flex_ms")
+    sp_ref = f"{ref / r['kernel_ms']:6.1f}x" if ref else "    n/a"
+    sp_flex = f"{flex / r['kernel_ms']:6.2f}x" if flex else "    n/a"
+    note = r.get("flex_note") or r.get("ref_note") or ""
+    if r.get("flex_vs_kernel_err") is not None:
+        note = f"(flex vs kernel max err {r['flex_vs_kernel_err']:.1e}) " + note
+    return (f"{r['shape']:26} {r['dtype']:8} kernel {ms(r['kernel_ms'])} ms {r['gbps']:7.0f} GB/s | "
+            f"ref {ms(ref)} ms ({sp_ref}) | flex {ms(flex)} ms ({sp_flex}) {note}")
+
+
+def dry_run(args) -> int:
+    print("correctness cases (each for dtypes " + ", ".join(args.dtypes) + "; paths " + ", ".join(args.paths) + "):")
+    for m in fixture_cases():
+        K, d = m["kernel_size"], m["dilation"]
+        print(f"  fixture{m['index']}: " + case_name((m["B"], m["H"], m["W"], m["heads"], m["D"], K, K, d, d, m["has_rpb"])))
+    for c in RANDOM_CASES:
+        print("  random: " + case_name(c))
+    print("invalid parameters (must be refused):")
+    for c in INVALID_CASES:
+        print(f"  {c[-1]}: " + case_name((*c[:9], False)))
+    print("timing (kernel vs reference op vs FlexAttention), dtypes " + ", ".join(args.bench_dtypes) + ":")
+    for B in args.batch:
+        for H, W, heads in BENCH_LEVELS:
+            print(f"  B{B} {H}x{W} h{heads} D32 K7")
+    return 0
+
+
+def cpu_selftest() -> int:
+    """The parts that need no GPU: the reference against the natten goldens, and the
+    FlexAttention mask / bias against the reference (eager FlexAttention on the CPU)."""
+    import torch
+    from safetensors.torch import load_file
+
+    fixtures = load_file(str(FIXTURES / "na2d_natten.safetensors"))
+    bad = 0
+    for m in fixture_cases():
+        qkv, rpb, golden = pack_fixture(fixtures, m["index"], m["heads"])
+        K, d = m["kernel_size"], m["dilation"]
+        err = float((reference(qkv, rpb, m["heads"], K, K, d, d, m["scale"]) - golden).abs().max())
+        ok = err <= 1e-10
+        bad += not ok
+        print(f"{'ok' if ok else 'FAIL':4}  reference vs natten fixture{m['index']}: {err:.1e}")
+    gen = torch.Generator().manual_seed(1)
+    for B, H, W, heads, D, K in [(2, 9, 11, 2, 16, 3), (1, 14, 14, 2, 32, 7), (1, 7, 9, 1, 16, 7)]:
+        qkv = torch.randn(B, H, W, 3 * heads * D, generator=gen)
+        rpb = torch.randn(heads, 2 * K - 1, 2 * K - 1, generator=gen)
+        ref = reference(qkv, rpb, heads, K, K, 1, 1, D ** -0.5)
+        q, k, v = to_heads_first(qkv, heads)
+        got = flex_na(H, W, heads, K, rpb, D ** -0.5, "cpu", compile_=False)(q, k, v)
+        got = got.transpose(1, 2).reshape(B, H, W, heads * D)
+        err = float((got.double() - ref).abs().max())
+        ok = err <= 1e-4
+        bad += not ok
+        print(f"{'ok' if ok else 'FAIL':4}  FlexAttention NA vs reference B{B} {H}x{W} h{heads} D{D} K{K}: {err:.1e}")
+    print("cpu self-test: " + ("all ok" if not bad else f"{bad} FAILED"))
+    return 1 if bad else 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 epilog="\n".join(__doc__.split("\n")[-7:]),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dry-run", action="store_true", help="list the cases and exit; no GPU, no build")
+    ap.add_argument("--cpu-selftest", action="store_true",
+                    help="check this script's reference and FlexAttention mask on the CPU, then exit")
+    ap.add_argument("--no-bench", action="store_true", help="correctness only")
+    ap.add_argument("--bench-only", action="store_true", help="timing only")
+    ap.add_argument("--no-flex", action="store_true", help="do not time FlexAttention")
+    ap.add_argument("--dtypes", nargs="+", default=["float32", "float16", "bfloat16"], choices=list(TOL),
+                    help="dtypes for the correctness checks")
+    ap.add_argument("--paths", nargs="+", default=["smem", "global"], choices=["smem", "global"],
+                    help="kernel paths to check (global = NATX_CUDA_NO_SMEM=1)")
+    ap.add_argument("--bench-dtypes", nargs="+", default=["float16"], choices=list(TOL), help="dtypes to time")
+    ap.add_argument("--batch", nargs="+", type=int, default=[32, 128], help="batch sizes to time")
+    ap.add_argument("--iters", type=int, default=20, help="timed iterations per measurement (median)")
+    ap.add_argument("--build-dir", default=None, help="torch extension build folder (default: a temp folder)")
+    ap.add_argument("--json", default=None, help="write all results to this JSON file")
+    ap.add_argument("--verbose", action="store_true", help="show the extension build")
+    args = ap.parse_args(argv)
+
+    if args.dry_run:
+        return dry_run(args)
+    if args.cpu_selftest:
+        return cpu_selftest()
+
+    import torch
+
+    if not torch.cuda.is_available():
+        print("error: no CUDA GPU visible to PyTorch; run on a GPU machine (or use --dry-run / --cpu-selftest)",
+              file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(ROOT))
+    device = "cuda"
+    props = torch.cuda.get_device_properties(0)
+    print(f"GPU: {props.name} (sm_{props.major}{props.minor}), torch {torch.__version__}, CUDA {torch.version.cuda}")
+    ext = build_extension(args.build_dir, args.verbose)
+
+    result: dict = dict(gpu=props.name, sm=f"{props.major}{props.minor}", torch=torch.__version__)
+    failures = 0
+    if not args.bench_only:
+        rows, invalid = run_checks(ext, device, args.dtypes, args.paths)
+        for r in rows:
+            if not r["ok"] or args.verbose:
+                print(fmt_check(r))
+        worst = {}
+        for r in rows:
+            if r["max_abs_err"] is not None:
+                key = (r["dtype"], r["path"])
+                worst[key] = max(worst.get(key, 0.0), r["max_abs_err"])
+        print(f"\ncorrectness: {sum(r['ok'] for r in rows)}/{len(rows)} ok")
+        for (dn, path), w in sorted(worst.items()):
+            print(f"  {dn:8} {path:6} worst max abs err {w:.2e} (tol {TOL[dn]:.0e})")
+        for r in invalid:
+            print(f"{'ok' if r['ok'] else 'FAIL':4}  invalid params refused: {r['case']}: {r['error']}")
+        failures += sum(not r["ok"] for r in rows) + sum(not r["ok"] for r in invalid)
+        result.update(checks=rows, invalid=invalid)
+    if not args.no_bench:
+        print("\ntiming (median of %d, CUDA events):" % args.iters)
+        result["bench"] = run_bench(ext, device, args.batch, args.bench_dtypes, args.iters, not args.no_flex)
+    result["failures"] = failures
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(result, f, indent=1, default=lambda x: None if isinstance(x, float) and math.isnan(x) else x)
+        os.replace(tmp, args.json)
+        print(f"wrote {args.json}")
+    print("\nRESULT: " + ("all checks passed" if failures == 0 else f"{failures} check(s) FAILED"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
