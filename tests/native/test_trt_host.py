@@ -4,6 +4,9 @@ Drives the creator and every plugin method that needs no GPU, with a fake IExprB
 and a recording logger: output shapes, format/type combinations, configure/onShapeChange
 checks, clone, getFieldsToSerialize round trip, invalid fields giving nullptr with a
 logged error, enqueue errors that return before any launch. Links no TensorRT library.
+
+Where a CUDA GPU is present, natx_trt_gpu_test also runs enqueue() against the CPU
+kernel (float32/float16/bfloat16, with and without rpb); elsewhere it skips.
 """
 from __future__ import annotations
 
@@ -28,22 +31,25 @@ EXPECTED_TESTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def host_test(native_libs) -> Path:
+def _program(native_libs, name: str) -> Path:
     libs = getattr(native_libs, "libs", native_libs)
     if "trt" not in libs:
         pytest.skip("TensorRT plugin not built (needs TensorRT headers, e.g. pip install kernel-lens==2.0.1, "
                     "and a CUDA compiler)")
     build_dir = Path(getattr(native_libs, "build_dir", Path(libs["trt"]).parent / "build"))
-    exe = build_dir / "bin" / "natx_trt_host_test"
+    exe = build_dir / "bin" / name
     if not exe.is_file():
         cmake = shutil.which("cmake")
         if cmake is None or not (build_dir / "CMakeCache.txt").is_file():
-            pytest.skip(f"natx_trt_host_test not built and no CMake build tree at {build_dir}")
-        proc = subprocess.run([cmake, "--build", str(build_dir), "--target", "natx_trt_host_test"],
-                              capture_output=True, text=True)
-        assert proc.returncode == 0, f"building natx_trt_host_test failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            pytest.skip(f"{name} not built and no CMake build tree at {build_dir}")
+        proc = subprocess.run([cmake, "--build", str(build_dir), "--target", name], capture_output=True, text=True)
+        assert proc.returncode == 0, f"building {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return exe
+
+
+@pytest.fixture(scope="module")
+def host_test(native_libs) -> Path:
+    return _program(native_libs, "natx_trt_host_test")
 
 
 def test_host_test_passes(host_test):
@@ -56,3 +62,13 @@ def test_host_test_passes(host_test):
     assert summary and f"{len(EXPECTED_TESTS)} tests, 0 failed" in summary[-1], proc.stdout
     # The one check that runs with no logger at all writes its error to stderr.
     assert "layer 'stderr_layer': num_heads must be >= 1" in proc.stderr
+
+
+@pytest.mark.gpu
+def test_enqueue_on_gpu_matches_cpu_kernel(native_libs):
+    exe = _program(native_libs, "natx_trt_gpu_test")
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600)
+    if proc.returncode == 77:
+        pytest.skip(proc.stdout.strip() or "no CUDA GPU")
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "FAIL" not in proc.stdout and "0 failed" in proc.stdout, proc.stdout
