@@ -165,3 +165,55 @@ def test_bad_shapes(session, shape, kernel_size, dilation, rpb_shape, match):
     rpb = None if rpb_shape is None else np.zeros(rpb_shape, np.float32)
     with pytest.raises(ORT_ERRORS, match=match):
         run_op(session, qkv, 2, kernel_size, dilation, 0.5, rpb)
+
+
+def test_rpb_input_with_empty_name(session, na_ref):
+    """An optional input given as '' (how ONNX spells 'absent') means no bias."""
+    rng = np.random.default_rng(9)
+    q, k, v, _ = na_ref.random_case(rng, 1, 9, 9, 2, 8, (3, 3), (1, 1), False)
+    model = onnx.load_from_string(make_model(2, (3, 3), (1, 1), 0.5, has_rpb=False))
+    model.graph.node[0].input.append("")
+    out = session(model.SerializeToString()).run(None, {"qkv": na_ref.pack_qkv(q, k, v).astype(np.float32)})[0]
+    assert np.abs(out - na_ref.reference(q, k, v, (3, 3), (1, 1), 0.5)).max() <= 1e-5
+
+
+# ------------------------------------------------------------------ library lookup
+
+
+def test_find_library(native_libs, monkeypatch, tmp_path):
+    from nat_export.native import PluginNotFoundError, find_library
+
+    lib = native_libs.libs["ort"]
+    assert find_library("ort", lib) == lib.resolve()
+    assert find_library("ort", lib.parent) == lib.resolve()
+    monkeypatch.setenv("NAT_EXPORT_PLUGIN_DIR", str(lib.parent))
+    assert find_library("ort") == lib.resolve()
+    with pytest.raises(PluginNotFoundError, match="nat-export build-plugins"):
+        find_library("ort", tmp_path / "nope.so")
+    monkeypatch.setenv("NAT_EXPORT_PLUGIN_DIR", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="--plugin"):
+        find_library("trt")
+    with pytest.raises(ValueError, match="unknown plugin kind"):
+        find_library("tensorflow")
+
+
+def test_build_cli_arguments():
+    import argparse
+
+    from nat_export.native import build
+
+    ns = build.add_arguments(argparse.ArgumentParser()).parse_args(
+        ["--out-dir", "/tmp/x", "--cuda-archs", "86", "--fetch-ort-headers", "-j", "3", "--json"])
+    assert ns.cuda_archs == "86" and ns.fetch_ort_headers and ns.jobs == 3 and ns.json
+    assert str(ns.out_dir) == "/tmp/x"
+
+
+def test_bad_explicit_headers_are_one_line_errors(tmp_path):
+    from nat_export.native import NativeBuildError
+    from nat_export.native.build import find_ort_include, find_trt_include
+
+    with pytest.raises(NativeBuildError, match="no onnxruntime_cxx_api.h in --ort-include"):
+        find_ort_include(str(tmp_path))
+    with pytest.raises(NativeBuildError, match="no NvInfer.h in --trt-include"):
+        find_trt_include(str(tmp_path))
