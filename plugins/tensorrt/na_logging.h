@@ -21,6 +21,7 @@ void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept;
 void log(nvinfer1::ILogger::Severity severity, const std::string& msg) noexcept;
 inline void logError(const std::string& msg) noexcept { log(nvinfer1::ILogger::Severity::kERROR, msg); }
 inline void logWarning(const std::string& msg) noexcept { log(nvinfer1::ILogger::Severity::kWARNING, msg); }
+inline void logInfo(const std::string& msg) noexcept { log(nvinfer1::ILogger::Severity::kINFO, msg); }
 inline void logVerbose(const std::string& msg) noexcept { log(nvinfer1::ILogger::Severity::kVERBOSE, msg); }
 
 // Looks up an exported TensorRT symbol (e.g. "getPluginRegistry", "getLogger") in the
