@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -16,11 +16,15 @@ class CheckpointError(ValueError):
     """Weights that cannot be loaded into the model (missing file, keys or shapes that do not match)."""
 
 
+RANDOM_SEED = 0
+
+
 @dataclass
 class LoadedModel:
     model: NAT
     name: str  # variant name, hub id or path: what the user asked for
     source: str  # "random", "hf", "hub", "original"
+    spec: dict = field(default_factory=dict)  # the load_model arguments that rebuild this model
 
 
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -189,11 +193,12 @@ def load_model(model=None, *, from_pretrained: str | None = None, weights: str |
         raise ConfigError("use either --from-pretrained or --weights, not both")
     if from_pretrained:
         path = Path(from_pretrained)
+        spec = {"from_pretrained": str(from_pretrained)}
         if path.is_dir():
-            return LoadedModel(load_hf_folder(path), str(path), "hf")
+            return LoadedModel(load_hf_folder(path), str(path), "hf", spec)
         if path.is_file() or path.suffix in (".pth", ".pt", ".bin", ".safetensors"):
             raise CheckpointError(f"{from_pretrained} is not a checkpoint folder; pass weights files with --weights FILE --model VARIANT")
-        return LoadedModel(load_hf_folder(download_hub(from_pretrained)), from_pretrained, "hub")
+        return LoadedModel(load_hf_folder(download_hub(from_pretrained)), from_pretrained, "hub", spec)
     if weights:
         if model is None:
             raise ConfigError(
@@ -204,6 +209,9 @@ def load_model(model=None, *, from_pretrained: str | None = None, weights: str |
         sd = read_state_dict(Path(weights))
         net = build_model(config)
         load_state_dict_strict(net, sd, weights)
-        return LoadedModel(net, name, "original")
+        return LoadedModel(net, name, "original", {"model": str(model), "weights": str(weights)})
     config, name = resolve_config(model)
-    return LoadedModel(build_model(config), name, "random")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)  # the same "random" model every time, so validate can rebuild it
+        net = build_model(config)
+    return LoadedModel(net, name, "random", {"model": str(model or name)})

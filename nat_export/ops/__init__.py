@@ -1,15 +1,15 @@
 """Neighborhood attention (NA) op: reference definition and torch custom op."""
 from .checks import NAShapeError
-from .custom_op import PORTABLE_DECOMPOSITIONS, na2d_qkv
+from .custom_op import na2d_qkv, portable_ops
 from .indexing import window_indices
 from .reference import na2d, na2d_gather, na2d_qkv_reference, split_qkv
 
 __all__ = [
     "NAShapeError",
-    "PORTABLE_DECOMPOSITIONS",
     "na2d",
     "na2d_gather",
     "na2d_qkv",
+    "portable_ops",
     "na2d_qkv_reference",
     "split_qkv",
     "window_indices",

@@ -1,0 +1,51 @@
+"""`nat-export models`: the built-in variants."""
+from __future__ import annotations
+
+import json
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "models",
+        help="list the built-in NAT / DiNAT variants",
+        description="List the built-in variants with parameter count, resolution and hub id.",
+        epilog="examples:\n  nat-export models\n  nat-export models --json",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(run=run)
+
+
+def variant_rows() -> list[dict]:
+    import torch
+
+    from ..models import VARIANTS, NAT
+
+    rows = []
+    for v in VARIANTS.values():
+        with torch.device("meta"):
+            params = sum(p.numel() for p in NAT(v.config).parameters())
+        c = v.config
+        rows.append(
+            dict(name=v.name, kind=c.kind, params=params, resolution=v.resolution, embed_dim=c.embed_dim,
+                 depths=list(c.depths), num_heads=list(c.num_heads), kernel_size=c.kernel_size,
+                 layer_scale=c.layer_scale is not None, hub_id=v.hub_id)
+        )
+    return rows
+
+
+def run(args) -> int:
+    rows = variant_rows()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="nat-export built-in models")
+    for col in ("name", "params", "resolution", "depths", "heads", "kernel", "hub id"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["name"], f"{r['params'] / 1e6:.1f}M", str(r["resolution"]), str(r["depths"]),
+                  str(r["num_heads"]), str(r["kernel_size"]), r["hub_id"])
+    Console().print(t)
+    return 0

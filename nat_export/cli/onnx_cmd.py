@@ -1,0 +1,82 @@
+"""`nat-export onnx`: PyTorch -> ONNX, then validation against PyTorch (like optimum-cli)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .model_args import add_model_args, load_from_args, quiet_torch_warnings
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "onnx",
+        help="export a NAT / DiNAT model to ONNX (each NA layer one custom op) and validate it",
+        description=(
+            "Export to ONNX. Every neighborhood-attention layer becomes one NeighborhoodAttention2D node "
+            "(domain trt.plugins) for the TensorRT plugin; --portable writes standard ONNX ops instead. "
+            "The file is validated against PyTorch after writing."
+        ),
+        epilog=(
+            "examples:\n"
+            "  nat-export onnx nat_tiny.onnx\n"
+            "  nat-export onnx dinat_tiny.onnx --from-pretrained shi-labs/dinat-tiny-in1k-224 --dtype fp16\n"
+            "  nat-export onnx nat.onnx --model nat-small --weights nat_small.pth --batch 8 --resolution 256x320\n"
+            "  nat-export onnx nat_portable.onnx --portable --dynamic-resolution"
+        ),
+    )
+    p.add_argument("output", metavar="OUT.onnx", help="file to write")
+    add_model_args(p)
+    s = p.add_argument_group("shape")
+    s.add_argument("--resolution", default="224", metavar="N|HxW", help="input resolution (default 224)")
+    b = s.add_mutually_exclusive_group()
+    b.add_argument("--batch", type=int, metavar="N", help="static batch size")
+    b.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (the default)")
+    s.add_argument("--dynamic-resolution", action="store_true", help="dynamic height/width axes")
+    f = p.add_argument_group("precision and format")
+    f.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32", help="graph precision (default fp32)")
+    f.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    f.add_argument("--portable", action="store_true", help="NA as standard ONNX ops: runs in stock ONNX Runtime / TensorRT without the plugin")
+    f.add_argument("--features", action="store_true", help="add per-level feature outputs features_0..3 (backbone use)")
+    f.add_argument("--plugin-namespace", default="", help="TensorRT plugin namespace recorded on NA nodes (default '')")
+    a = p.add_argument_group("behaviour")
+    a.add_argument("--no-validate", action="store_true", help="skip the validation after writing")
+    a.add_argument("--force", action="store_true", help="overwrite OUT.onnx if it exists")
+    a.add_argument("--samples", type=int, default=2, help="validation batches (default 2)")
+    a.add_argument("--json", metavar="R", help="write the validation report as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from rich.console import Console
+
+    from ..export import ExportOptions, export_onnx, parse_resolution
+    from ..validate import print_report, validate
+
+    console = Console(stderr=False)
+    quiet_torch_warnings()
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise FileExistsError(f"{out} exists; pass --force to overwrite it")
+    opts = ExportOptions(
+        resolution=parse_resolution(args.resolution), batch=args.batch, dynamic_resolution=args.dynamic_resolution,
+        dtype=args.dtype, opset=args.opset, portable=args.portable, features=args.features,
+        plugin_namespace=args.plugin_namespace,
+    )
+    loaded = load_from_args(args, console=console)
+    from ..export import check_options
+
+    check_options(loaded.model.config, opts)
+    with console.status(f"exporting {loaded.name} ({opts.na_mode} NA, {opts.dtype}) to {out} ..."):
+        result = export_onnx(loaded, out, opts, force=args.force)
+    size = out.stat().st_size / 2**20
+    console.print(
+        f"wrote {out} ({size:.1f} MiB, {result.na_nodes} NeighborhoodAttention2D nodes, "
+        f"{len(result.model.graph.node)} nodes, {result.seconds:.1f} s)"
+    )
+    if args.no_validate:
+        return 0
+    with console.status("validating against PyTorch ..."):
+        report = validate(out, loaded.model, samples=args.samples)
+    print_report(report, console)
+    if args.json:
+        report.write_json(args.json)
+    return 0 if report.ok else 1

@@ -1,0 +1,190 @@
+"""torch -> ONNX with every NA layer as one contract node (default) or as standard ops (--portable)."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import re
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+from ..models import LoadedModel, NatConfig
+from ..ops import NAShapeError, portable_ops
+from .contract import DOMAIN, OP_TYPE, translation_table
+from .metadata import build_metadata
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+MIN_OPSET = 18
+MAX_DYNAMIC_SIDE = 4096
+MAX_DYNAMIC_BATCH = 4096
+
+
+@dataclass
+class ExportOptions:
+    resolution: tuple[int, int] = (224, 224)
+    batch: int | None = None  # None: dynamic batch
+    dynamic_resolution: bool = False
+    dtype: str = "fp32"
+    opset: int = 18
+    portable: bool = False
+    features: bool = False
+    plugin_namespace: str = ""
+
+    @property
+    def na_mode(self) -> str:
+        return "portable" if self.portable else "plugin"
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    model: onnx.ModelProto
+    seconds: float
+    na_nodes: int
+
+
+def parse_resolution(text: str | int) -> tuple[int, int]:
+    """'224' or '256x192' (H x W) -> (H, W)."""
+    s = str(text).lower().replace(" ", "")
+    try:
+        parts = [int(p) for p in s.split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) <= 0:
+        raise NAShapeError(f"resolution {text!r} is not N or HxW with positive integers (e.g. 224 or 256x192)")
+    return parts[0], parts[1]
+
+
+def check_options(config: NatConfig, opts: ExportOptions) -> None:
+    """Every rule that would otherwise fail deep inside export, checked up front."""
+    h, w = opts.resolution
+    if min(h, w) < 32:
+        raise NAShapeError(f"resolution {h}x{w} is too small: NAT/DiNAT downsample by 32, use at least 32x32")
+    if opts.dynamic_resolution:
+        need = config.min_unpadded_resolution()
+        if min(h, w) < need:
+            raise NAShapeError(
+                f"--dynamic-resolution needs every side >= {need} (kernel {config.kernel_size} x largest dilation x "
+                f"level stride, so that no level is padded); got {h}x{w}: use --resolution {need} or larger, "
+                "or export a static resolution"
+            )
+    if opts.dtype not in DTYPES:
+        raise NAShapeError(f"--dtype {opts.dtype!r} is not one of {', '.join(DTYPES)}")
+    if opts.opset < MIN_OPSET:
+        raise NAShapeError(f"--opset {opts.opset} is too old: LayerNormalization and the exporter need opset >= {MIN_OPSET}")
+    if opts.batch is not None and opts.batch < 1:
+        raise NAShapeError(f"--batch must be >= 1, got {opts.batch}")
+
+
+class _Outputs(nn.Module):
+    """The exported signature: pixel_values -> logits (+ per-level features)."""
+
+    def __init__(self, model: nn.Module, features: bool):
+        super().__init__()
+        self.model, self.features = model, features
+
+    def forward(self, pixel_values):
+        if not self.features:
+            return self.model(pixel_values)
+        logits, feats = self.model.forward_with_features(pixel_values)
+        return (logits, *feats)
+
+
+def output_names(config: NatConfig, features: bool) -> list[str]:
+    return ["logits"] + ([f"features_{i}" for i in range(config.num_levels)] if features else [])
+
+
+def _export_program(model: nn.Module, config: NatConfig, opts: ExportOptions):
+    dtype = DTYPES[opts.dtype]
+    net = _Outputs(copy.deepcopy(model).to(dtype).eval(), opts.features)
+    batch = opts.batch or 2  # an example batch of 1 would specialise a dynamic axis
+    x = torch.randn(batch, config.in_chans, *opts.resolution, dtype=dtype)
+    dims = {}
+    if opts.batch is None:
+        dims[0] = torch.export.Dim("batch", min=1, max=MAX_DYNAMIC_BATCH)
+    if opts.dynamic_resolution:
+        need = config.min_unpadded_resolution()
+        dims[2] = torch.export.Dim("height", min=need, max=MAX_DYNAMIC_SIDE)
+        dims[3] = torch.export.Dim("width", min=need, max=MAX_DYNAMIC_SIDE)
+    mode = portable_ops() if opts.portable else contextlib.nullcontext()
+    with torch.no_grad(), warnings.catch_warnings(), mode:
+        warnings.simplefilter("ignore")
+        program = torch.export.export(net, (x,), dynamic_shapes=({**dims},) if dims else None, strict=False)
+    return program, x
+
+
+def to_onnx(model: nn.Module, config: NatConfig, opts: ExportOptions) -> onnx.ModelProto:
+    """Export in memory; the ModelProto has no metadata yet."""
+    program, x = _export_program(model, config, opts)
+    table = {} if opts.portable else translation_table(opts.plugin_namespace)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        onnx_program = torch.onnx.export(
+            program, (x,), dynamo=True, input_names=["pixel_values"], output_names=output_names(config, opts.features),
+            custom_translation_table=table, opset_version=opts.opset, optimize=True, verbose=False,
+        )
+    proto = onnx_program.model_proto
+    _strip_node_metadata(proto)
+    _name_dynamic_axes(proto)
+    return proto
+
+
+def _name_dynamic_axes(proto: onnx.ModelProto) -> None:
+    """Give the exporter's symbolic dims (s0, s1, ...) the names users see: batch, height, width."""
+    names = {0: "batch", 2: "height", 3: "width"}
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    rename = {d.dim_param: names[i] for i, d in enumerate(dims) if d.dim_param and i in names}
+    for value in [*proto.graph.input, *proto.graph.output, *proto.graph.value_info]:
+        for d in value.type.tensor_type.shape.dim:
+            if d.dim_param:
+                new = d.dim_param
+                for old, name in rename.items():
+                    new = re.sub(rf"\b{re.escape(old)}\b", name, new)
+                d.dim_param = new
+
+
+def _strip_node_metadata(proto: onnx.ModelProto) -> None:
+    """Drop the exporter's per-node debugging metadata (stack traces of this machine's paths)."""
+    for node in proto.graph.node:
+        del node.metadata_props[:]
+
+
+def count_na_nodes(proto: onnx.ModelProto) -> int:
+    return sum(1 for n in proto.graph.node if n.op_type == OP_TYPE and n.domain == DOMAIN)
+
+
+def save_atomic(proto: onnx.ModelProto, path: Path) -> None:
+    """Write to a temporary file beside ``path`` and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        onnx.save_model(proto, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_onnx(loaded: LoadedModel, out: str | Path, opts: ExportOptions | None = None, force: bool = False) -> ExportResult:
+    """Export ``loaded`` to ``out`` per ``opts``; nothing is written unless the export succeeds."""
+    opts = opts or ExportOptions()
+    out = Path(out)
+    if out.exists() and not force:
+        raise FileExistsError(f"{out} exists; pass --force to overwrite it")
+    config = loaded.model.config
+    check_options(config, opts)
+    start = time.perf_counter()
+    proto = to_onnx(loaded.model, config, opts)
+    onnx.helper.set_model_props(proto, build_metadata(loaded.name, config, opts.resolution, opts.dtype, opts.na_mode, loaded.spec))
+    save_atomic(proto, out)
+    return ExportResult(out, proto, time.perf_counter() - start, count_na_nodes(proto))

@@ -1,0 +1,1 @@
+"""Runtimes: ONNX Runtime sessions, TensorRT engine build and execution, benchmarking."""

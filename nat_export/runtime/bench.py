@@ -1,0 +1,197 @@
+"""Latency / throughput: a timing loop over any callable, and runners for each backend.
+
+:func:`time_callable` times ``fn()`` (after ``warmup`` calls; ``sync()`` after each call,
+e.g. ``torch.cuda.synchronize``); :func:`bench_batches` does that per batch size with a
+runner factory ``batch -> fn``. Runner factories: :func:`engine_runner` (TensorRT engine,
+inputs resident on the GPU unless ``host_io``), :func:`session_runner_factory` (ONNX Runtime),
+:func:`torch_runner` (the PyTorch reference model on CPU or CUDA).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+
+@dataclass
+class BenchResult:
+    batch: int
+    latencies_ms: list[float] = field(repr=False)
+    backend: str = ""
+
+    @property
+    def iterations(self) -> int:
+        return len(self.latencies_ms)
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(np.asarray(self.latencies_ms), q))
+
+    @property
+    def p50(self) -> float:
+        return self.percentile(50)
+
+    @property
+    def p90(self) -> float:
+        return self.percentile(90)
+
+    @property
+    def p99(self) -> float:
+        return self.percentile(99)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.latencies_ms))
+
+    @property
+    def throughput(self) -> float:
+        """Items (images) per second over the timed iterations."""
+        total_s = float(np.sum(self.latencies_ms)) / 1000.0
+        return self.batch * self.iterations / total_s if total_s > 0 else float("inf")
+
+    def to_json(self) -> dict:
+        return {
+            "backend": self.backend,
+            "batch": self.batch,
+            "iterations": self.iterations,
+            "p50_ms": round(self.p50, 4),
+            "p90_ms": round(self.p90, 4),
+            "p99_ms": round(self.p99, 4),
+            "mean_ms": round(self.mean, 4),
+            "min_ms": round(float(np.min(self.latencies_ms)), 4),
+            "throughput_per_s": round(self.throughput, 2),
+        }
+
+
+def parse_batches(text: str | Sequence[int]) -> list[int]:
+    """``"1,8,32"`` -> ``[1, 8, 32]``."""
+    if not isinstance(text, str):
+        vals = [int(b) for b in text]
+    else:
+        try:
+            vals = [int(b) for b in text.replace(" ", "").split(",") if b]
+        except ValueError:
+            raise ValueError(f"--batch {text!r} is not a comma-separated list of positive integers (e.g. 1,8,32)") from None
+    if not vals or min(vals) < 1:
+        raise ValueError(f"--batch {text!r} needs positive integers (e.g. 1,8,32)")
+    return vals
+
+
+def time_callable(
+    fn: Callable[[], object],
+    *,
+    iterations: int = 100,
+    warmup: int = 10,
+    sync: Callable[[], object] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> list[float]:
+    """Milliseconds per call of ``fn`` over ``iterations`` calls after ``warmup`` untimed ones."""
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup}")
+    for _ in range(warmup):
+        fn()
+    if sync is not None:
+        sync()
+    out = []
+    for _ in range(iterations):
+        t0 = clock()
+        fn()
+        if sync is not None:
+            sync()
+        out.append((clock() - t0) * 1000.0)
+    return out
+
+
+def bench_batches(
+    make_runner: Callable[[int], Callable[[], object]],
+    batches: Sequence[int],
+    *,
+    iterations: int = 100,
+    warmup: int = 10,
+    sync: Callable[[], object] | None = None,
+    backend: str = "",
+    on_result: Callable[[BenchResult], object] | None = None,
+) -> list[BenchResult]:
+    results = []
+    for b in batches:
+        fn = make_runner(int(b))
+        r = BenchResult(int(b), time_callable(fn, iterations=iterations, warmup=warmup, sync=sync), backend)
+        results.append(r)
+        if on_result is not None:
+            on_result(r)
+    return results
+
+
+# ---------------------------------------------------------------- runner factories
+
+
+def random_input(shape: Sequence[int], dtype=np.float32, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(tuple(shape)).astype(dtype)
+
+
+def engine_runner(engine, host_io: bool = False) -> Callable[[int], Callable[[], object]]:
+    """Runner factory for a :class:`~nat_export.runtime.trt_engine.TrtEngine`.
+
+    Without ``host_io`` the input stays on the GPU and the time is the engine's (plus a
+    device-to-device copy of the input), as trtexec's GPU compute time; with it, each call
+    copies the input from and the outputs to host memory.
+    """
+
+    def make(batch: int):
+        if not engine.min_batch <= batch <= engine.max_batch:
+            raise ValueError(
+                f"batch {batch} is outside the engine's profile ({engine.min_batch}..{engine.max_batch}); "
+                f"rebuild with e.g. --min 1 --opt {batch} --max {max(batch, engine.max_batch)}"
+            )
+        x = random_input(engine.input_shape(batch))
+        name = engine.input_names[0]
+        if host_io:
+            return lambda: engine({name: x})
+        import torch
+
+        xd = torch.from_numpy(x).to(engine.device)
+        return lambda: engine.run_device({name: xd})
+
+    return make
+
+
+def session_runner_factory(session, shape_for_batch: Callable[[int], Sequence[int]]) -> Callable[[int], Callable[[], object]]:
+    """Runner factory for an ONNX Runtime session (host inputs)."""
+    inp = session.get_inputs()[0]
+    dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
+    names = [o.name for o in session.get_outputs()]
+
+    def make(batch: int):
+        x = random_input(shape_for_batch(batch), dtype)
+        return lambda: session.run(names, {inp.name: x})
+
+    return make
+
+
+def torch_runner(model, resolution: Sequence[int], device: str = "cpu", dtype: str = "fp32") -> Callable[[int], Callable[[], object]]:
+    """Runner factory for the PyTorch reference model (eval mode, no grad)."""
+    import torch
+
+    tdtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    net = model.to(device=device, dtype=tdtype).eval()
+    chans = getattr(getattr(model, "config", None), "in_chans", 3)
+
+    def make(batch: int):
+        x = torch.from_numpy(random_input((batch, chans, *resolution))).to(device=device, dtype=tdtype)
+
+        def run():
+            with torch.inference_mode():
+                return net(x)
+
+        return run
+
+    return make
+
+
+def cuda_sync(device=None) -> Callable[[], object]:
+    import torch
+
+    return lambda: torch.cuda.synchronize(device)
