@@ -1,15 +1,21 @@
-"""nvcc compiles the CUDA kernel core for every default architecture (sm_75..sm_90).
+"""The CUDA kernel core without a GPU.
 
-No GPU is needed: the static library natx_core_cuda built by the session build is
-opened and the CUDA fat binary in its object is listed (a small reader of the ELF
-section `.nv_fatbin`, so that cuobjdump is not needed either)."""
+1. nvcc compiles it for every default architecture (sm_75..sm_90): the static library
+   natx_core_cuda built by the session build is opened and the CUDA fat binary in its
+   object is listed (a small reader of the ELF section `.nv_fatbin`, so that cuobjdump
+   is not needed either).
+2. The kernel's logic is right: libnatx_cuda_emu.so runs the very same kernel source
+   (na_cuda_kernel.cuh) on the CPU, one std::thread per CUDA thread, and its results
+   are checked like the GPU's would be (scripts/gpu_check.py does that on a GPU)."""
 from __future__ import annotations
 
+import ctypes
 import re
 import shutil
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXPECTED_ARCHS = {75, 80, 86, 89, 90}
@@ -110,3 +116,94 @@ def test_kernel_in_every_cubin(cuda_fatbin):
             # 5 head-dim variants per dtype (D <= 8, 16, 32, 64, 128)
             names = set(re.findall(rb"na2d_fused_kernel" + dtype + rb"Li\d+ELi\d+E", payload))
             assert len(names) == 5, f"sm_{arch} cubin has {len(names)} {dtype.decode()} kernels, expected 5"
+
+
+# ------------------------------------------------------------------ the kernel, emulated on the CPU
+
+_VP = ctypes.c_void_p
+TOL = {0: 1e-5, 1: 4e-3, 2: 3e-2}  # float32, float16, bfloat16: max abs err vs float64 on rounded inputs
+
+
+def _to_bf16(x):
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)  # round to nearest even
+
+
+def _from_bf16(b):
+    return (b.astype(np.uint32) << 16).view(np.float32)
+
+
+_CONVERT = {  # dtype code -> (to device representation, back to float64, poison value)
+    0: (lambda x: np.ascontiguousarray(x, np.float32), lambda x: x.astype(np.float64), np.float32("nan")),
+    1: (lambda x: np.ascontiguousarray(x, np.float16), lambda x: x.astype(np.float64), np.float16("nan")),
+    2: (_to_bf16, lambda x: _from_bf16(x).astype(np.float64), np.uint16(0x7FC0)),
+}
+
+
+@pytest.fixture(scope="module")
+def cuda_emu(native_libs):
+    if not _have_nvcc():
+        pytest.skip("nvcc not found: the CUDA kernel core (and its CPU emulation) is not built on this machine")
+    path = native_libs.build_dir / "libnatx_cuda_emu.so"
+    assert path.is_file(), f"{path} was not built"
+    fn = ctypes.CDLL(str(path)).natx_na2d_forward_cuda_emu
+    fn.restype = ctypes.c_char_p
+    fn.argtypes = [ctypes.c_int] * 9 + [ctypes.c_float, ctypes.c_int, _VP, _VP, _VP, ctypes.c_int]
+
+    def run(qkv, rpb, heads, kernel_size, dilation, scale, dtype, smem):
+        """Returns (out, qkv, rpb) as float64, the inputs as rounded to dtype."""
+        to_dev, back, poison = _CONVERT[dtype]
+        B, H, W, C3 = qkv.shape
+        D = C3 // (3 * heads)
+        q = to_dev(qkv)
+        r = None if rpb is None else to_dev(rpb)
+        out = np.full((B, H, W, heads * D), poison)
+        err = fn(B, H, W, heads, D, *kernel_size, *dilation, scale, dtype, q.ctypes.data,
+                 None if r is None else r.ctypes.data, out.ctypes.data, smem)
+        if err:
+            raise ValueError(err.decode())
+        return back(out), back(q), None if r is None else back(r)
+
+    return run
+
+
+@pytest.mark.parametrize("smem", [1, 0], ids=["smem", "global"])
+def test_emulated_kernel_matches_natten(cuda_emu, na_ref, natten_case, smem):
+    m, q, k, v, rpb, ref = natten_case
+    K, d = m["kernel_size"], m["dilation"]
+    out, _, _ = cuda_emu(na_ref.pack_qkv(q, k, v), rpb, m["heads"], (K, K), (d, d), m["scale"], 0, smem)
+    assert np.isfinite(out).all()
+    assert np.abs(out - ref).max() <= 1e-5
+
+
+EMU_RANDOM = [
+    # B, H, W, heads, D, (Kh, Kw), (dh, dw), rpb       -- one per kernel variant (G, DC)
+    (2, 9, 13, 2, 8, (3, 5), (1, 1), True),           # D <= 8:   G 1
+    (1, 10, 7, 3, 5, (3, 3), (3, 2), True),           # odd D, H % d != 0
+    (1, 23, 17, 2, 12, (5, 3), (4, 5), False),        # D <= 16:  G 1, no rpb
+    (1, 19, 18, 2, 32, (7, 7), (1, 1), True),         # D <= 32:  G 2, several tiles
+    (1, 20, 24, 1, 48, (5, 5), (2, 3), True),         # D <= 64:  G 4, partial group
+    (1, 12, 13, 1, 100, (5, 3), (1, 2), True),        # D <= 128: G 8
+]
+
+
+@pytest.mark.parametrize("dtype", [0, 1, 2], ids=["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("shape", EMU_RANDOM, ids=[f"case{i}" for i in range(len(EMU_RANDOM))])
+def test_emulated_kernel_random(cuda_emu, na_ref, shape, dtype):
+    B, H, W, heads, D, K, d, has_rpb = shape
+    rng = np.random.default_rng(200 + EMU_RANDOM.index(shape))
+    q, k, v, rpb = na_ref.random_case(rng, B, H, W, heads, D, K, d, has_rpb)
+    paths = (1, 0) if dtype == 0 else (1,)
+    for smem in paths:
+        out, qkv_r, rpb_r = cuda_emu(na_ref.pack_qkv(q, k, v), rpb, heads, K, d, D ** -0.5, dtype, smem)
+        qr, kr, vr = np.moveaxis(qkv_r.reshape(B, H, W, 3, heads, D), 3, 0)
+        ref = na_ref.reference(qr, kr, vr, K, d, D ** -0.5, rpb_r)
+        assert np.isfinite(out).all()
+        assert np.abs(out - ref).max() <= TOL[dtype], f"path {'smem' if smem else 'global'}"
+
+
+def test_emulated_kernel_refuses_bad_params(cuda_emu):
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        cuda_emu(np.zeros((1, 9, 9, 24)), None, 2, (4, 3), (1, 1), 0.5, 0, 1)
+    with pytest.raises(ValueError, match="head dim must be <= 128"):
+        cuda_emu(np.zeros((1, 9, 9, 3 * 136)), None, 1, (3, 3), (1, 1), 0.5, 0, 1)
