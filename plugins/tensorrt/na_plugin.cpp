@@ -26,12 +26,7 @@ const char* dtypeName(DataType t) {
     case DataType::kFLOAT: return "float32";
     case DataType::kHALF: return "float16";
     case DataType::kBF16: return "bfloat16";
-    case DataType::kINT8: return "int8";
     case DataType::kINT32: return "int32";
-    case DataType::kINT64: return "int64";
-    case DataType::kBOOL: return "bool";
-    case DataType::kUINT8: return "uint8";
-    case DataType::kFP8: return "fp8";
     default: return "an unsupported type";
   }
 }

@@ -59,7 +59,7 @@ std::string registerWithLoadedTrt(nvinfer1::IPluginCreatorInterface& creator, co
     const int major = loadedTrtMajorVersion();
     bool ok = false;
     if (major == 10) {
-      ok = static_cast<nvinfer1::IPluginRegistry*>(registry)->registerCreator(creator, ns);
+      ok = static_cast<RegistryV10*>(registry)->registerCreator(creator, ns);
     } else if (major == 11) {
       ok = static_cast<RegistryV11*>(registry)->registerCreator(creator, ns);
     } else {

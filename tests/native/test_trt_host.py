@@ -3,7 +3,9 @@
 Drives the creator and every plugin method that needs no GPU, with a fake IExprBuilder
 and a recording logger: output shapes, format/type combinations, configure/onShapeChange
 checks, clone, getFieldsToSerialize round trip, invalid fields giving nullptr with a
-logged error, enqueue errors that return before any launch. Links no TensorRT library.
+logged error, enqueue errors that return before any launch, and that the TensorRT 10
+registry layout the self-registering library uses matches the 10.x headers' class.
+Links no TensorRT library.
 
 Where a CUDA GPU is present, natx_trt_gpu_test also runs enqueue() against the CPU
 kernel (float32/float16/bfloat16, with and without rpb); elsewhere it skips.
@@ -28,6 +30,7 @@ EXPECTED_TESTS = [
     "enqueue_errors_without_launching",
     "clone_and_serialize_round_trip",
     "logger_fallback",
+    "registry_v10_layout",
 ]
 
 

@@ -18,6 +18,7 @@
 #include "na_creator.h"
 #include "na_logging.h"
 #include "na_plugin.h"
+#include "na_registry.h"
 
 using namespace nvinfer1;
 using natx::trt::NACreator;
@@ -588,6 +589,72 @@ void testLoggerFallback() {
   natx::trt::setLoggerFinder(&g_finder);
 }
 
+
+#if NV_TENSORRT_MAJOR == 10
+// A registry with the 10.x headers' IPluginRegistry layout that records which method ran;
+// called through natx::trt::RegistryV10 it must land in the same methods.
+class RecordingRegistry10 : public IPluginRegistry {
+ public:
+  std::string last;
+  bool registerCreator(IPluginCreator&, const char*) noexcept override { return note("registerCreatorV2"), false; }
+  IPluginCreator* const* getPluginCreatorList(int32_t* const) const noexcept override {
+    return const_cast<RecordingRegistry10*>(this)->note("getPluginCreatorList"), nullptr;
+  }
+  IPluginCreator* getPluginCreator(const char*, const char*, const char*) noexcept override {
+    return note("getPluginCreator"), nullptr;
+  }
+  void setErrorRecorder(IErrorRecorder* const) noexcept override { note("setErrorRecorder"); }
+  IErrorRecorder* getErrorRecorder() const noexcept override { return nullptr; }
+  bool deregisterCreator(IPluginCreator const&) noexcept override { return note("deregisterCreatorV2"), false; }
+  bool isParentSearchEnabled() const override { return false; }
+  void setParentSearchEnabled(bool const) override { note("setParentSearchEnabled"); }
+  PluginLibraryHandle loadLibrary(const char* path) noexcept override {
+    note(std::string("loadLibrary:") + path);
+    return this;
+  }
+  void deregisterLibrary(PluginLibraryHandle) noexcept override { note("deregisterLibrary"); }
+  bool registerCreator(IPluginCreatorInterface& c, const char* ns) noexcept override {
+    note(std::string("registerCreator:") + (c.getInterfaceInfo().kind) + ":" + ns);
+    return true;
+  }
+  IPluginCreatorInterface* const* getAllCreators(int32_t* const n) const noexcept override {
+    const_cast<RecordingRegistry10*>(this)->note("getAllCreators");
+    *n = 0;
+    return nullptr;
+  }
+  IPluginCreatorInterface* getCreator(const char* name, const char*, const char*) noexcept override {
+    note(std::string("getCreator:") + name);
+    return nullptr;
+  }
+  bool deregisterCreator(IPluginCreatorInterface const&) noexcept override { return note("deregisterCreator"), false; }
+  IPluginResource* acquirePluginResource(const char*, IPluginResource*) noexcept override { return nullptr; }
+  int32_t releasePluginResource(const char*) noexcept override { return 0; }
+  IPluginCreatorInterface* const* getAllCreatorsRecursive(int32_t* const) noexcept override { return nullptr; }
+
+ private:
+  void note(const std::string& s) { last = s; }
+};
+#endif
+
+void testRegistryLayouts() {
+#if NV_TENSORRT_MAJOR == 10
+  RecordingRegistry10 fake;
+  auto* v10 = reinterpret_cast<natx::trt::RegistryV10*>(static_cast<IPluginRegistry*>(&fake));
+  NACreator c;
+  CHECK(v10->registerCreator(c, "ns") && fake.last == "registerCreator:PLUGIN CREATOR_V3ONE:ns");
+  CHECK(v10->loadLibrary("x.so") != nullptr && fake.last == "loadLibrary:x.so");
+  v10->getCreator("NeighborhoodAttention2D", "1", "");
+  CHECK(fake.last == "getCreator:NeighborhoodAttention2D");
+  int32_t n = -1;
+  v10->getAllCreators(&n);
+  CHECK(fake.last == "getAllCreators" && n == 0);
+  v10->setParentSearchEnabled(true);
+  CHECK(fake.last == "setParentSearchEnabled");
+#else
+  std::printf("  (registry layout check needs TensorRT 10.x headers; built with %d.x)\n", NV_TENSORRT_MAJOR);
+#endif
+}
+
 struct Test {
   const char* name;
   void (*fn)();
@@ -610,6 +677,7 @@ int main() {
       {"enqueue_errors_without_launching", testEnqueueErrorsWithoutLaunching},
       {"clone_and_serialize_round_trip", testCloneAndSerializeRoundTrip},
       {"logger_fallback", testLoggerFallback},
+      {"registry_v10_layout", testRegistryLayouts},
   };
   int failedTests = 0;
   for (const Test& t : tests) {

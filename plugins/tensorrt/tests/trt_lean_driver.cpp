@@ -38,11 +38,11 @@ struct Registry {
   int major = 0;
   void* loadLibrary(const char* path) {
     if (major == 11) return static_cast<natx::trt::RegistryV11*>(impl)->loadLibrary(path);
-    return static_cast<IPluginRegistry*>(impl)->loadLibrary(path);
+    return static_cast<natx::trt::RegistryV10*>(impl)->loadLibrary(path);
   }
   IPluginCreatorInterface* getCreator(const char* name, const char* version, const char* ns) {
     if (major == 11) return static_cast<natx::trt::RegistryV11*>(impl)->getCreator(name, version, ns);
-    return static_cast<IPluginRegistry*>(impl)->getCreator(name, version, ns);
+    return static_cast<natx::trt::RegistryV10*>(impl)->getCreator(name, version, ns);
   }
 };
 
