@@ -1,0 +1,100 @@
+"""Image preprocessing, top-k, and `nat-export infer` end to end on an exported ONNX (ONNX Runtime, CPU)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nat_export.runtime.preprocess import (
+    default_preprocessing,
+    load_images,
+    open_image,
+    resize_and_crop,
+    save_raw_tensor,
+    top_k,
+)
+
+
+def test_default_preprocessing_matches_the_exporter():
+    from nat_export.export.metadata import preprocessing
+
+    for res in ((224, 224), (256, 192), (64, 64)):
+        assert default_preprocessing(res) == preprocessing(res)
+
+
+@pytest.mark.parametrize("size, crop", [((120, 90), (64, 64)), ((90, 120), (64, 64)), ((500, 375), (224, 224)),
+                                        ((300, 300), (256, 192)), ((40, 400), (64, 64))])
+def test_resize_and_crop_size(size, crop):
+    from PIL import Image
+
+    img = Image.new("RGB", size, (10, 20, 30))
+    out = resize_and_crop(img, default_preprocessing(crop))
+    assert out.size == (crop[1], crop[0])
+
+
+def test_resize_matches_torchvision_recipe():
+    """Shorter side to round(res/0.875) (256 for 224), bicubic, then the center 224 crop."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 255, (300, 400, 3)).astype(np.uint8))
+    ours = np.asarray(resize_and_crop(img, default_preprocessing((224, 224))))
+    ref = img.resize((341, 256), Image.BICUBIC)  # int(256 * 400 / 300) = 341
+    left, top = int(round((341 - 224) / 2.0)), int(round((256 - 224) / 2.0))
+    np.testing.assert_array_equal(ours, np.asarray(ref.crop((left, top, left + 224, top + 224))))
+
+
+def test_load_images_normalizes(image_file):
+    x = load_images([image_file, image_file], default_preprocessing((64, 64)))
+    assert x.shape == (2, 3, 64, 64) and x.dtype == np.float32
+    assert -2.2 < x.min() and x.max() < 2.7  # (0..1 - mean) / std
+
+
+def test_bad_images(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        open_image(tmp_path / "none.png")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="cannot read image"):
+        open_image(bad)
+
+
+def test_top_k():
+    logits = np.array([[0.0, 3.0, 1.0, 2.0], [5.0, 0.0, 0.0, 0.0]], np.float32)
+    rows = top_k(logits, ["a", "b", "c", "d"], k=3)
+    assert [r["label"] for r in rows[0]] == ["b", "d", "c"]
+    assert rows[1][0]["index"] == 0 and rows[1][0]["probability"] > 0.9
+    assert top_k(logits[0], None, k=10)[0][0]["label"] == "class 1"  # k capped, indices as labels
+
+
+def test_save_raw_tensor(tmp_path):
+    x = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
+    save_raw_tensor(tmp_path / "x.f32", x)
+    np.testing.assert_array_equal(np.fromfile(tmp_path / "x.f32", dtype="<f4").reshape(x.shape), x)
+
+
+def test_infer_onnx_end_to_end(run_cli, micro_onnx, micro_loaded, image_file, tmp_path):
+    import torch
+
+    raw = tmp_path / "in.f32"
+    code, out, err = run_cli("infer", micro_onnx, image_file, image_file, "--json", "--save-input", raw)
+    assert code == 0, err
+    res = json.loads(out)
+    assert len(res) == 2 and [r["image"] for r in res] == [str(image_file)] * 2
+    top = res[0]["top"]
+    assert len(top) == 5 and all(t["label"].startswith("LABEL_") for t in top)
+    probs = [t["probability"] for t in top]
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0 + 1e-6
+
+    # the same input through PyTorch gives the same top-1
+    x = np.fromfile(raw, dtype="<f4").reshape(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = micro_loaded.model.eval()(torch.from_numpy(x)).numpy()
+    assert top[0]["index"] == int(ref[0].argmax())
+    assert abs(top[0]["probability"] - top_k(ref[0])[0][0]["probability"]) < 1e-4
+
+    code, out, _ = run_cli("infer", micro_onnx, image_file, "--top", "2")
+    assert code == 0 and out.splitlines()[0] == str(image_file) and len(out.splitlines()) == 3
+    code, _, err = run_cli("infer", micro_onnx, image_file, "--save-input", raw)
+    assert code != 0 and "--force" in err
