@@ -62,6 +62,33 @@ struct KernelArgs {
   float q_scale;         // scale * log2(e): logits are kept in base 2
 };
 
+// This block's (batch, head, dilation group, tile); false when the tile lies
+// outside its (shorter) dilation group. grid = (tiles * dh * dw * B, heads).
+struct BlockTile {
+  int b, h, gy, gx;  // batch, head, dilation group
+  int Lgy, Lgx;      // group lengths
+  int py0, px0;      // first query of the tile, group units
+};
+
+template <typename T>
+__device__ __forceinline__ bool block_tile(const KernelArgs<T>& a, BlockTile& t) {
+  const NAParams& p = a.p;
+  long long bid = blockIdx.x;
+  const int tiles = a.tiles_y * a.tiles_x;
+  const int tile = static_cast<int>(bid % tiles);
+  bid /= tiles;
+  t.gx = static_cast<int>(bid % p.dw);
+  bid /= p.dw;
+  t.gy = static_cast<int>(bid % p.dh);
+  t.b = static_cast<int>(bid / p.dh);
+  t.h = blockIdx.y;
+  t.Lgy = na_group_len(p.H, p.dh, t.gy);
+  t.Lgx = na_group_len(p.W, p.dw, t.gx);
+  t.py0 = (tile / a.tiles_x) * kTileY;
+  t.px0 = (tile % a.tiles_x) * kTileX;
+  return t.py0 < t.Lgy && t.px0 < t.Lgx;
+}
+
 #ifndef NATX_SMEM_BASE
 extern __shared__ __align__(16) unsigned char natx_smem[];
 #define NATX_SMEM_BASE natx_smem
@@ -73,22 +100,9 @@ __global__ void __launch_bounds__(kTileY* kTileX* G) na2d_fused_kernel(const Ker
   const int C = p.heads * p.D;
   const long long C3 = 3LL * C;
 
-  // Block -> (batch, group gy, group gx, tile); grid.y -> head.
-  long long bid = blockIdx.x;
-  const int tiles = a.tiles_y * a.tiles_x;
-  const int tile = static_cast<int>(bid % tiles);
-  bid /= tiles;
-  const int gx = static_cast<int>(bid % p.dw);
-  bid /= p.dw;
-  const int gy = static_cast<int>(bid % p.dh);
-  const int b = static_cast<int>(bid / p.dh);
-  const int h = blockIdx.y;
-
-  const int Lgy = na_group_len(p.H, p.dh, gy);
-  const int Lgx = na_group_len(p.W, p.dw, gx);
-  const int py0 = (tile / a.tiles_x) * kTileY;
-  const int px0 = (tile % a.tiles_x) * kTileX;
-  if (py0 >= Lgy || px0 >= Lgx) return;  // uniform over the block
+  BlockTile bt;
+  if (!block_tile(a, bt)) return;  // uniform over the block
+  const int b = bt.b, h = bt.h, gy = bt.gy, gx = bt.gx, Lgy = bt.Lgy, Lgx = bt.Lgx, py0 = bt.py0, px0 = bt.px0;
 
   // Halo of the tile, in group units: window starts are monotonic in p.
   const int sy0 = na_window_start(py0, Lgy, p.Kh);

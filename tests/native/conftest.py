@@ -143,5 +143,7 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def na_ref():
-    """Reference helpers: .reference(q, k, v, K, d, scale, rpb), .pack_qkv(q, k, v), .random_case(...)."""
-    return SimpleNamespace(reference=na2d_reference, pack_qkv=pack_qkv, random_case=random_case)
+    """Reference helpers: .reference(q, k, v, K, d, scale, rpb), .pack_qkv(q, k, v), .random_case(...),
+    .natten_cases()."""
+    return SimpleNamespace(reference=na2d_reference, pack_qkv=pack_qkv, random_case=random_case,
+                           natten_cases=natten_cases)

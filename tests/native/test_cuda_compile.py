@@ -4,9 +4,12 @@
    natx_core_cuda built by the session build is opened and the CUDA fat binary in its
    object is listed (a small reader of the ELF section `.nv_fatbin`, so that cuobjdump
    is not needed either).
-2. The kernel's logic is right: libnatx_cuda_emu.so runs the very same kernel source
-   (na_cuda_kernel.cuh) on the CPU, one std::thread per CUDA thread, and its results
-   are checked like the GPU's would be (scripts/gpu_check.py does that on a GPU)."""
+2. The kernels' logic is right: libnatx_cuda_emu.so runs the very same kernel sources
+   (na_cuda_kernel.cuh: scalar kernel, shared-memory and global-memory paths;
+   na_cuda_tc.cuh: tensor-core kernel, WMMA emulated) on the CPU, one std::thread per
+   CUDA thread, and their results are checked like the GPU's would be
+   (scripts/gpu_check.py does that on a GPU)."""
+
 from __future__ import annotations
 
 import ctypes
@@ -108,10 +111,15 @@ def test_ptx_for_forward_compatibility(cuda_fatbin):
 
 
 def test_kernel_in_every_cubin(cuda_fatbin):
-    """Every cubin carries the fused kernel, for all three dtypes (names are mangled)."""
+    """Every cubin carries the scalar kernel for all three dtypes and the tensor-core
+    kernel for float16 and bfloat16 (names are mangled)."""
     for kind, arch, payload in cuda_fatbin:
         if kind != KIND_CUBIN or not payload.startswith(b"\x7fELF"):
             continue  # compressed payloads cannot be searched
+        for dtype in (b"I6__half", b"I13__nv_bfloat16"):
+            # head dims 16, 32, 64, 128
+            names = set(re.findall(rb"na2d_tc_kernel" + dtype + rb"Li\d+E", payload))
+            assert len(names) == 4, f"sm_{arch} cubin has {len(names)} {dtype.decode()} tensor-core kernels, expected 4"
         for dtype in (b"If", b"I6__half", b"I13__nv_bfloat16"):
             # 5 head-dim variants per dtype (D <= 8, 16, 32, 64, 128)
             names = set(re.findall(rb"na2d_fused_kernel" + dtype + rb"Li\d+ELi\d+E", payload))
@@ -121,6 +129,7 @@ def test_kernel_in_every_cubin(cuda_fatbin):
 # ------------------------------------------------------------------ the kernel, emulated on the CPU
 
 _VP = ctypes.c_void_p
+MODES = {"global": 0, "smem": 1, "tc": 2}  # scalar kernel, global / shared memory; tensor-core kernel
 TOL = {0: 1e-5, 1: 4e-3, 2: 3e-2}  # float32, float16, bfloat16: max abs err vs float64 on rounded inputs
 
 
@@ -150,7 +159,7 @@ def cuda_emu(native_libs):
     fn.restype = ctypes.c_char_p
     fn.argtypes = [ctypes.c_int] * 9 + [ctypes.c_float, ctypes.c_int, _VP, _VP, _VP, ctypes.c_int]
 
-    def run(qkv, rpb, heads, kernel_size, dilation, scale, dtype, smem):
+    def run(qkv, rpb, heads, kernel_size, dilation, scale, dtype, mode):
         """Returns (out, qkv, rpb) as float64, the inputs as rounded to dtype."""
         to_dev, back, poison = _CONVERT[dtype]
         B, H, W, C3 = qkv.shape
@@ -159,7 +168,7 @@ def cuda_emu(native_libs):
         r = None if rpb is None else to_dev(rpb)
         out = np.full((B, H, W, heads * D), poison)
         err = fn(B, H, W, heads, D, *kernel_size, *dilation, scale, dtype, q.ctypes.data,
-                 None if r is None else r.ctypes.data, out.ctypes.data, smem)
+                 None if r is None else r.ctypes.data, out.ctypes.data, MODES[mode])
         if err:
             raise ValueError(err.decode())
         return back(out), back(q), None if r is None else back(r)
@@ -167,11 +176,11 @@ def cuda_emu(native_libs):
     return run
 
 
-@pytest.mark.parametrize("smem", [1, 0], ids=["smem", "global"])
-def test_emulated_kernel_matches_natten(cuda_emu, na_ref, natten_case, smem):
+@pytest.mark.parametrize("mode", ["smem", "global"])
+def test_emulated_kernel_matches_natten(cuda_emu, na_ref, natten_case, mode):
     m, q, k, v, rpb, ref = natten_case
     K, d = m["kernel_size"], m["dilation"]
-    out, _, _ = cuda_emu(na_ref.pack_qkv(q, k, v), rpb, m["heads"], (K, K), (d, d), m["scale"], 0, smem)
+    out, _, _ = cuda_emu(na_ref.pack_qkv(q, k, v), rpb, m["heads"], (K, K), (d, d), m["scale"], 0, mode)
     assert np.isfinite(out).all()
     assert np.abs(out - ref).max() <= 1e-5
 
@@ -193,17 +202,51 @@ def test_emulated_kernel_random(cuda_emu, na_ref, shape, dtype):
     B, H, W, heads, D, K, d, has_rpb = shape
     rng = np.random.default_rng(200 + EMU_RANDOM.index(shape))
     q, k, v, rpb = na_ref.random_case(rng, B, H, W, heads, D, K, d, has_rpb)
-    paths = (1, 0) if dtype == 0 else (1,)
-    for smem in paths:
-        out, qkv_r, rpb_r = cuda_emu(na_ref.pack_qkv(q, k, v), rpb, heads, K, d, D ** -0.5, dtype, smem)
+    for mode in ("smem", "global") if dtype == 0 else ("smem",):
+        out, qkv_r, rpb_r = cuda_emu(na_ref.pack_qkv(q, k, v), rpb, heads, K, d, D ** -0.5, dtype, mode)
         qr, kr, vr = np.moveaxis(qkv_r.reshape(B, H, W, 3, heads, D), 3, 0)
         ref = na_ref.reference(qr, kr, vr, K, d, D ** -0.5, rpb_r)
         assert np.isfinite(out).all()
-        assert np.abs(out - ref).max() <= TOL[dtype], f"path {'smem' if smem else 'global'}"
+        assert np.abs(out - ref).max() <= TOL[dtype], f"path {mode}"
+
+
+TC_CASES = [
+    # B, H, W, heads, D, (Kh, Kw), (dh, dw), rpb       -- tensor-core kernel: D in {16, 32, 64, 128}
+    (2, 9, 13, 2, 16, (3, 5), (1, 1), True),
+    (1, 10, 7, 3, 32, (3, 3), (3, 2), True),          # H % d != 0
+    (1, 23, 17, 2, 32, (5, 3), (4, 5), False),        # no rpb
+    (1, 19, 18, 2, 32, (7, 7), (1, 1), True),         # NAT-like, partial tiles
+    (1, 20, 24, 1, 64, (5, 5), (2, 3), True),
+    (1, 12, 12, 1, 128, (5, 5), (1, 1), True),
+    (1, 26, 26, 1, 16, (13, 13), (2, 2), True),       # K 13: 400-pixel halo, 25 chunks
+]
+
+
+@pytest.mark.parametrize("dtype", [1, 2], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("shape", TC_CASES, ids=[f"case{i}" for i in range(len(TC_CASES))])
+def test_emulated_tensor_core_kernel(cuda_emu, na_ref, shape, dtype):
+    B, H, W, heads, D, K, d, has_rpb = shape
+    rng = np.random.default_rng(300 + TC_CASES.index(shape))
+    q, k, v, rpb = na_ref.random_case(rng, B, H, W, heads, D, K, d, has_rpb)
+    out, qkv_r, rpb_r = cuda_emu(na_ref.pack_qkv(q, k, v), rpb, heads, K, d, D ** -0.5, dtype, "tc")
+    qr, kr, vr = np.moveaxis(qkv_r.reshape(B, H, W, 3, heads, D), 3, 0)
+    ref = na_ref.reference(qr, kr, vr, K, d, D ** -0.5, rpb_r)
+    assert np.isfinite(out).all()
+    assert np.abs(out - ref).max() <= TOL[dtype]
+
+
+def test_emulated_tensor_core_kernel_on_natten_case(cuda_emu, na_ref):
+    """The fp32 golden case with D 32 and dilation 4, through the float16 tensor-core kernel."""
+    m, q, k, v, rpb, ref = na_ref.natten_cases()[6]
+    assert (m["D"], m["dilation"]) == (32, 4)
+    out, _, _ = cuda_emu(na_ref.pack_qkv(q, k, v), rpb, m["heads"], (7, 7), (4, 4), m["scale"], 1, "tc")
+    assert np.abs(out - ref).max() <= TOL[1]
 
 
 def test_emulated_kernel_refuses_bad_params(cuda_emu):
     with pytest.raises(ValueError, match="kernel_size must be odd"):
-        cuda_emu(np.zeros((1, 9, 9, 24)), None, 2, (4, 3), (1, 1), 0.5, 0, 1)
+        cuda_emu(np.zeros((1, 9, 9, 24)), None, 2, (4, 3), (1, 1), 0.5, 0, "smem")
     with pytest.raises(ValueError, match="head dim must be <= 128"):
-        cuda_emu(np.zeros((1, 9, 9, 3 * 136)), None, 1, (3, 3), (1, 1), 0.5, 0, 1)
+        cuda_emu(np.zeros((1, 9, 9, 3 * 136)), None, 1, (3, 3), (1, 1), 0.5, 0, "smem")
+    with pytest.raises(ValueError, match="head dim 16, 32, 64 or 128"):
+        cuda_emu(np.zeros((1, 9, 9, 3 * 24)), None, 1, (3, 3), (1, 1), 0.5, 1, "tc")
