@@ -5,11 +5,14 @@ What it does, in one go:
   1. builds the kernel with torch.utils.cpp_extension.load (plugins/core/torch_ext/na_torch.cpp
      + na_cuda.cu + na_params.cpp, for the GPU in this machine);
   2. correctness: random shapes and the natten 0.17 golden fixture shapes, float32 / float16 /
-     bfloat16, through the shared-memory path and the global-memory path (NATX_CUDA_NO_SMEM=1);
+     bfloat16, through every kernel path: "auto" (what the launcher picks: the tensor-core kernel
+     for float16/bfloat16 with D in {16, 32, 64, 128}), "smem" (scalar kernel, NATX_CUDA_NO_TC=1)
+     and "global" (scalar kernel without shared memory, also NATX_CUDA_NO_SMEM=1);
      outputs are poisoned with NaN before every call; compared with an exact float64 reference
      written here (float32 fixture cases against the natten goldens themselves);
   3. invalid parameters must be refused (cudaErrorInvalidValue), not run;
-  4. timing on NAT-Tiny-like shapes (kernel 7): the kernel vs the PyTorch reference op
+  4. timing on NAT-Tiny-like shapes (kernel 7): the kernel (and, for 16-bit dtypes, its scalar
+     fallback) vs the PyTorch reference op
      (nat_export.ops, else the reference here) vs FlexAttention with a neighborhood block mask
      and the bias as score_mod (torch.compile'd), with the achieved memory bandwidth
      (qkv read once + out written once).
@@ -244,6 +247,19 @@ class Checker:
         return row
 
 
+PATH_ENV = {  # kernel path -> environment the launcher reads at every call
+    "auto": {},
+    "smem": {"NATX_CUDA_NO_TC": "1"},
+    "global": {"NATX_CUDA_NO_TC": "1", "NATX_CUDA_NO_SMEM": "1"},
+}
+
+
+def set_path(path: str) -> None:
+    for key in ("NATX_CUDA_NO_TC", "NATX_CUDA_NO_SMEM"):
+        os.environ.pop(key, None)
+    os.environ.update(PATH_ENV[path])
+
+
 def run_checks(ext, device, dtypes, paths) -> tuple[list[dict], list[dict]]:
     import torch
     from safetensors.torch import load_file
@@ -252,10 +268,7 @@ def run_checks(ext, device, dtypes, paths) -> tuple[list[dict], list[dict]]:
     gen = torch.Generator().manual_seed(0)
     fixtures = load_file(str(FIXTURES / "na2d_natten.safetensors"))
     for path in paths:
-        if path == "global":
-            os.environ["NATX_CUDA_NO_SMEM"] = "1"
-        else:
-            os.environ.pop("NATX_CUDA_NO_SMEM", None)
+        set_path(path)
         for m in fixture_cases():
             qkv, rpb, golden = pack_fixture(fixtures, m["index"], m["heads"])
             K, d = m["kernel_size"], m["dilation"]
@@ -269,7 +282,7 @@ def run_checks(ext, device, dtypes, paths) -> tuple[list[dict], list[dict]]:
             rpb = torch.randn(heads, 2 * Kh - 1, 2 * Kw - 1, generator=gen, dtype=torch.float64) if has_rpb else None
             for dn in dtypes:
                 ch.check(case_name(c), qkv, rpb, heads, Kh, Kw, dh, dw, D ** -0.5, dn, path)
-    os.environ.pop("NATX_CUDA_NO_SMEM", None)
+    set_path("auto")
 
     invalid = []
     for B, H, W, heads, D, Kh, Kw, dh, dw, why in INVALID_CASES:
@@ -318,8 +331,12 @@ def run_bench(ext, device, batches, dtypes, iters, flex: bool) -> list[dict]:
                 rpb = torch.randn(heads, 2 * K - 1, 2 * K - 1, device=device, dtype=dt)
                 out = torch.empty(B, H, W, heads * D, device=device, dtype=dt)
                 row = dict(shape=f"B{B} {H}x{W} h{heads} D{D} K{K}", dtype=dn)
-                t = cuda_time_ms(lambda: run_kernel(ext, qkv, rpb, heads, K, K, 1, 1, scale, out), iters)
                 nbytes = (qkv.numel() + out.numel() + rpb.numel()) * qkv.element_size()
+                if dn != "float32":  # the scalar fallback, for comparison
+                    set_path("smem")
+                    row["scalar_ms"] = cuda_time_ms(lambda: run_kernel(ext, qkv, rpb, heads, K, K, 1, 1, scale, out), iters)
+                set_path("auto")
+                t = cuda_time_ms(lambda: run_kernel(ext, qkv, rpb, heads, K, K, 1, 1, scale, out), iters)
                 row.update(kernel_ms=t, gbps=nbytes / (t * 1e-3) / 1e9)
                 try:
                     with torch.no_grad():
@@ -367,7 +384,8 @@ def fmt_bench(r) -> str:
     note = r.get("flex_note") or r.get("ref_note") or ""
     if r.get("flex_vs_kernel_err") is not None:
         note = f"(flex vs kernel max err {r['flex_vs_kernel_err']:.1e}) " + note
-    return (f"{r['shape']:26} {r['dtype']:8} kernel {ms(r['kernel_ms'])} ms {r['gbps']:7.0f} GB/s | "
+    scalar = f" (scalar {ms(r['scalar_ms'])})" if r.get("scalar_ms") is not None else ""
+    return (f"{r['shape']:26} {r['dtype']:8} kernel {ms(r['kernel_ms'])} ms{scalar} {r['gbps']:7.0f} GB/s | "
             f"ref {ms(ref)} ms ({sp_ref}) | flex {ms(flex)} ms ({sp_flex}) {note}")
 
 
@@ -431,8 +449,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-flex", action="store_true", help="do not time FlexAttention")
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float16", "bfloat16"], choices=list(TOL),
                     help="dtypes for the correctness checks")
-    ap.add_argument("--paths", nargs="+", default=["smem", "global"], choices=["smem", "global"],
-                    help="kernel paths to check (global = NATX_CUDA_NO_SMEM=1)")
+    ap.add_argument("--paths", nargs="+", default=list(PATH_ENV), choices=list(PATH_ENV),
+                    help="kernel paths to check: auto (launcher's choice), smem (scalar kernel), "
+                         "global (scalar kernel, no shared memory)")
     ap.add_argument("--bench-dtypes", nargs="+", default=["float16"], choices=list(TOL), help="dtypes to time")
     ap.add_argument("--batch", nargs="+", type=int, default=[32, 128], help="batch sizes to time")
     ap.add_argument("--iters", type=int, default=20, help="timed iterations per measurement (median)")
