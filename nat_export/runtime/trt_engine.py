@@ -138,15 +138,35 @@ def make_logger(trt, verbose: bool = False):
     return _Logger()
 
 
+_LOADED_PLUGINS: dict[str, object] = {}
+
+
 def load_plugin_library(registry, path: str | Path, logger=None):
-    """Register the creators of a plugin library (``libnat_export_trt.so``) with a TensorRT registry."""
-    handle = registry.load_library(str(path))
+    """Register the creators of a plugin library (``libnat_export_trt.so``) with a TensorRT registry.
+
+    Once per process: TensorRT's registry is process-wide and refuses a second registration of
+    the same creator, so a library already loaded (by an earlier build or engine, or the
+    auto-registering library loaded by someone else) is not loaded again.
+    """
+    key = str(Path(path).resolve())
+    if key in _LOADED_PLUGINS:
+        return _LOADED_PLUGINS[key]
+    if plugin_creator_info(registry) is not None:
+        _LOADED_PLUGINS[key] = None
+        return None
+    try:
+        handle = registry.load_library(str(path))
+    except Exception as e:  # noqa: BLE001 - some bindings raise instead of returning None
+        handle = None
+        if logger is not None:
+            logger.errors.append(" ".join(str(e).split()))
     if handle is None:
         why = logger.last_error("") if logger is not None else ""
         raise TrtError(
             f"TensorRT could not load the plugin library {path}" + (f" ({why})" if why else "")
             + "; rebuild it against this TensorRT with `nat-export build-plugins`"
         )
+    _LOADED_PLUGINS[key] = handle
     return handle
 
 
@@ -417,6 +437,7 @@ class TrtEngine:
             }
             for n, t in {**inputs, **outputs}.items():
                 ctx.set_tensor_address(n, t.data_ptr())
+            self._stream.wait_stream(torch.cuda.current_stream(self.device))  # the buffers' zero-fill
             # A first launch outside capture lets TensorRT finish its shape-dependent setup.
             if not ctx.execute_async_v3(self._stream.cuda_stream):
                 raise TrtError(f"TensorRT failed to run the engine ({self._logger.last_error()})")

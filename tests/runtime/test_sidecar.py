@@ -104,3 +104,30 @@ def test_read_onnx_metadata(micro_onnx):
 def test_read_onnx_metadata_partial(na_model):
     meta = read_onnx_metadata(na_model)
     assert meta == {"variant": "na-test", "na_mode": "plugin", "dtype": "fp32"}
+
+
+def test_plugin_library_is_loaded_once_per_process(tmp_path):
+    from nat_export.runtime import trt_engine
+
+    class Registry:
+        def __init__(self):
+            self.loads, self.all_creators = [], []
+
+        def load_library(self, path):
+            self.loads.append(path)
+            return object()
+
+    lib = tmp_path / "libnat_export_trt.so"
+    lib.write_bytes(b"")
+    reg = Registry()
+    h1 = trt_engine.load_plugin_library(reg, lib)
+    h2 = trt_engine.load_plugin_library(reg, str(lib))
+    assert h1 is h2 and len(reg.loads) == 1
+
+    class Failing(Registry):
+        def load_library(self, path):
+            return None
+
+    with pytest.raises(TrtError, match="could not load the plugin library"):
+        trt_engine.load_plugin_library(Failing(), tmp_path / "other.so")
+    trt_engine._LOADED_PLUGINS.clear()

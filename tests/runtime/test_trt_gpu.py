@@ -54,7 +54,7 @@ def test_fp32_engine_matches_pytorch(fp32_engine, micro_loaded):
         np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-4)
     assert eng.uses_cuda_graph(5) is not None
     if eng.uses_cuda_graph(5) is False:
-        warnings.warn(f"CUDA graph capture failed: {eng.graph_errors}")
+        warnings.warn(f"CUDA graph capture failed: {eng.graph_errors}", stacklevel=1)
     xd = torch.randn(4, 3, RES, RES, device="cuda")
     dev = eng.run_device({"pixel_values": xd})["logits"]
     np.testing.assert_allclose(dev.cpu().numpy(), reference(micro_loaded, xd.cpu().numpy()), atol=1e-4, rtol=1e-4)
