@@ -90,7 +90,7 @@ __device__ __forceinline__ bool block_tile(const KernelArgs<T>& a, BlockTile& t)
 }
 
 #ifndef NATX_SMEM_BASE
-extern __shared__ __align__(16) unsigned char natx_smem[];
+extern __shared__ __align__(128) unsigned char natx_smem[];  // WMMA needs 32-byte aligned tiles
 #define NATX_SMEM_BASE natx_smem
 #endif
 
