@@ -393,21 +393,22 @@ def _dims(d) -> list[int]:
 
 
 def _parser_error(parser) -> str:
+    def call(e, attr):
+        try:
+            return str(getattr(e, attr)()) if hasattr(e, attr) else ""
+        except Exception:  # noqa: BLE001 - informative only
+            return ""
+
     errs = []
     for i in range(parser.num_errors):
         e = parser.get_error(i)
-        desc = e.desc() if hasattr(e, "desc") else str(e)
-        node = ""
-        for attr in ("node_name", "node_operator"):
-            if hasattr(e, attr):
-                try:
-                    v = getattr(e, attr)()
-                except Exception:  # noqa: BLE001
-                    v = ""
-                if v:
-                    node += f" {attr.split('_')[1]}={v}"
-        errs.append(" ".join(f"{desc}{node}".split()))
-    return errs[0] + (f" (and {len(errs) - 1} more)" if len(errs) > 1 else "") if errs else "unknown parser error"
+        desc = call(e, "desc") or str(e)
+        where = ", ".join(x for x in (call(e, "node_name") and f"node {call(e, 'node_name')}",
+                                      call(e, "node_operator") and f"op {call(e, 'node_operator')}") if x)
+        errs.append(" ".join(desc.split()) + (f" ({where})" if where else ""))
+    if not errs:
+        return "unknown parser error"
+    return errs[0] + (f" (and {len(errs) - 1} more)" if len(errs) > 1 else "")
 
 
 def make_progress_monitor(trt, progress):
