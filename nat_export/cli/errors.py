@@ -12,10 +12,10 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from ..ops import NAShapeError
 
     types: list[type[BaseException]] = [UsageError, CheckpointError, ConfigError, NAShapeError, FileNotFoundError, FileExistsError]
-    try:
-        from ..native import NativeBuildError
+    from ..native import NativeBuildError
+    from ..runtime.fp16 import Fp16ConversionError
+    from ..runtime.trt_build import ProfileError
+    from ..runtime.trt_engine import TrtError
 
-        types.append(NativeBuildError)
-    except ImportError:
-        pass
+    types += [NativeBuildError, Fp16ConversionError, ProfileError, TrtError]
     return tuple(types)

@@ -1,7 +1,6 @@
 """torch -> ONNX with every NA layer as one contract node (default) or as standard ops (--portable)."""
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import re
@@ -16,8 +15,9 @@ import torch
 from torch import nn
 
 from ..models import LoadedModel, NatConfig
-from ..ops import NAShapeError, portable_ops
+from ..ops import NAShapeError
 from .contract import DOMAIN, OP_TYPE, translation_table
+from .portable import expand_na_nodes
 from .metadata import build_metadata
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -115,8 +115,7 @@ def _export_program(model: nn.Module, config: NatConfig, opts: ExportOptions):
         need = config.min_unpadded_resolution()
         dims[2] = torch.export.Dim("height", min=need, max=MAX_DYNAMIC_SIDE)
         dims[3] = torch.export.Dim("width", min=need, max=MAX_DYNAMIC_SIDE)
-    mode = portable_ops() if opts.portable else contextlib.nullcontext()
-    with torch.no_grad(), warnings.catch_warnings(), mode:
+    with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.export.export(net, (x,), dynamic_shapes=({**dims},) if dims else None, strict=False)
     return program, x
@@ -125,7 +124,7 @@ def _export_program(model: nn.Module, config: NatConfig, opts: ExportOptions):
 def to_onnx(model: nn.Module, config: NatConfig, opts: ExportOptions) -> onnx.ModelProto:
     """Export in memory; the ModelProto has no metadata yet."""
     program, x = _export_program(model, config, opts)
-    table = {} if opts.portable else translation_table(opts.plugin_namespace)
+    table = translation_table(opts.plugin_namespace)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         onnx_program = torch.onnx.export(
@@ -135,7 +134,7 @@ def to_onnx(model: nn.Module, config: NatConfig, opts: ExportOptions) -> onnx.Mo
     proto = onnx_program.model_proto
     _strip_node_metadata(proto)
     _name_dynamic_axes(proto)
-    return proto
+    return expand_na_nodes(proto) if opts.portable else proto
 
 
 def _name_dynamic_axes(proto: onnx.ModelProto) -> None:

@@ -1,6 +1,6 @@
 """Neighborhood attention (NA) op: reference definition and torch custom op."""
 from .checks import NAShapeError
-from .custom_op import na2d_qkv, portable_ops
+from .custom_op import na2d_qkv
 from .indexing import window_indices
 from .reference import na2d, na2d_gather, na2d_qkv_reference, split_qkv
 
@@ -9,7 +9,6 @@ __all__ = [
     "na2d",
     "na2d_gather",
     "na2d_qkv",
-    "portable_ops",
     "na2d_qkv_reference",
     "split_qkv",
     "window_indices",

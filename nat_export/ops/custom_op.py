@@ -5,7 +5,6 @@ ONNX contract (``NeighborhoodAttention2D``, domain ``trt.plugins``) argument for
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Optional, Sequence
 
 import torch
@@ -33,26 +32,10 @@ def _na2d_qkv_fake(qkv, rpb, num_heads, kernel_size, dilation, scale):
     return qkv.new_empty((*qkv.shape[:-1], qkv.shape[-1] // 3))
 
 
-_portable = False
-
-
-@contextlib.contextmanager
-def portable_ops():
-    """Within this block :func:`na2d_qkv` is traced as standard ops (the ``--portable`` graph)."""
-    global _portable
-    previous, _portable = _portable, True
-    try:
-        yield
-    finally:
-        _portable = previous
-
-
 def na2d_qkv(qkv, num_heads: int, kernel_size, dilation=1, rpb=None, scale=None) -> torch.Tensor:
     """Fused-qkv neighborhood attention through the custom op (one node when exported)."""
     if scale is None:
         scale = (qkv.shape[-1] // (3 * num_heads)) ** -0.5
-    if _portable:
-        return na2d_qkv_reference(qkv, num_heads, kernel_size, dilation, rpb, scale, gather=True)
     return torch.ops.nat_export.na2d_qkv(
         qkv, rpb, int(num_heads), list(pair(kernel_size, "kernel_size")), list(pair(dilation, "dilation")), float(scale)
     )

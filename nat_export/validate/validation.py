@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ..export import ExportOptions, read_metadata, to_onnx
+from ..export import ExportOptions, read_metadata
+from ..export.portable import expand_na_nodes
 from ..models import NAT
 from ..runtime.ort import make_session, run_session
 from .metrics import TOLERANCES, Tolerance, compare, passes
@@ -67,7 +68,7 @@ def find_ort_library(explicit=None):
         return None
 
 
-def ort_backend(onnx_path: Path, proto: onnx.ModelProto, model: NAT, ort_library=None) -> tuple[str, object, list[str]]:
+def ort_backend(onnx_path: Path, proto: onnx.ModelProto, ort_library=None) -> tuple[str, object, list[str]]:
     """(label, feed->outputs callable, notes) running the file in ONNX Runtime on the CPU."""
     meta = read_metadata(proto)
     notes = []
@@ -81,12 +82,11 @@ def ort_backend(onnx_path: Path, proto: onnx.ModelProto, model: NAT, ort_library
             label = "ort+na-op"
             notes.append(f"ONNX Runtime ran the custom-op graph with the NA op library {lib}")
         else:
-            opts = _options_from_metadata(proto, meta, portable=True)
-            session = make_session(to_onnx(model, model.config, opts))
+            session = make_session(expand_na_nodes(onnx.load(str(onnx_path))))
             label = "ort-portable"
             notes.append(
-                "the NA custom-op library is not built, so ONNX Runtime ran the portable equivalent of this graph "
-                "(same model, NA as standard ops); run `nat-export build-plugins` to validate the custom-op graph itself"
+                "the NA custom-op library is not built, so ONNX Runtime ran this graph with every NA node expanded "
+                "into standard ops (--portable); run `nat-export build-plugins` to validate the custom-op graph itself"
             )
     return label, (lambda feed: run_session(session, feed["pixel_values"])), notes
 
@@ -97,7 +97,7 @@ def _has_na_nodes(proto) -> bool:
     return count_na_nodes(proto) > 0
 
 
-def _options_from_metadata(proto, meta: dict, portable: bool) -> ExportOptions:
+def _options_from_metadata(proto, meta: dict) -> ExportOptions:
     dims = proto.graph.input[0].type.tensor_type.shape.dim
     resolution = tuple(meta.get("resolution") or [dims[2].dim_value, dims[3].dim_value])
     return ExportOptions(
@@ -105,7 +105,7 @@ def _options_from_metadata(proto, meta: dict, portable: bool) -> ExportOptions:
         batch=dims[0].dim_value or None,
         dynamic_resolution=bool(dims[2].dim_param),
         dtype=meta.get("dtype", "fp32"),
-        portable=portable,
+        portable=meta.get("na_mode") == "portable",
         features=len(proto.graph.output) > 1,
     )
 
@@ -131,7 +131,7 @@ def validate(
     onnx_path = Path(onnx_path)
     proto = onnx.load(str(onnx_path), load_external_data=False)
     meta = read_metadata(proto)
-    opts = _options_from_metadata(proto, meta, portable=False)
+    opts = _options_from_metadata(proto, meta)
     precision = engine_precision if engine_precision in ("fp16", "bf16") else opts.dtype
     report = ValidationReport(tolerance=tolerance or TOLERANCES[precision])
     names = [o.name for o in proto.graph.output]
@@ -144,7 +144,7 @@ def validate(
         report.notes.append("ONNX Runtime on the CPU cannot run bf16 graphs: only the TensorRT engine is compared")
         skip_ort = True
     if not skip_ort:
-        label, fn, notes = ort_backend(onnx_path, proto, model, ort_library)
+        label, fn, notes = ort_backend(onnx_path, proto, ort_library)
         runners.append(CallableRunner(fn, label))
         report.notes += notes
     if engine is not None:
