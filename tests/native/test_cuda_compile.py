@@ -250,3 +250,64 @@ def test_emulated_kernel_refuses_bad_params(cuda_emu):
         cuda_emu(np.zeros((1, 9, 9, 3 * 136)), None, 1, (3, 3), (1, 1), 0.5, 0, "smem")
     with pytest.raises(ValueError, match="head dim 16, 32, 64 or 128"):
         cuda_emu(np.zeros((1, 9, 9, 3 * 24)), None, 1, (3, 3), (1, 1), 0.5, 1, "tc")
+
+
+# ------------------------------------------------------------------ the host launcher, no GPU needed
+
+CUDA_ERROR_INVALID_VALUE = 1
+
+
+@pytest.fixture(scope="module")
+def cuda_launcher(native_libs):
+    if not _have_nvcc():
+        pytest.skip("nvcc not found: the CUDA kernel core is not built on this machine")
+    lib = ctypes.CDLL(str(native_libs.build_dir / "libnatx_cuda_capi.so"))
+    fn = lib.natx_na2d_forward_cuda_status
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_int] * 9 + [ctypes.c_float, ctypes.c_int, _VP, _VP, _VP]
+    lib.natx_cuda_error_name.restype = ctypes.c_char_p
+    lib.natx_cuda_error_name.argtypes = [ctypes.c_int]
+    return fn, lambda e: lib.natx_cuda_error_name(e).decode()
+
+
+FAKE = ctypes.c_void_p(4096)  # never dereferenced: validation fails (or no device is found) first
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (1, 9, 9, 2, 8, 4, 3, 1, 1, 0.5, 0),      # even kernel
+        (1, 9, 9, 2, 8, 5, 5, 2, 1, 0.5, 0),      # H < K*d
+        (1, 9, 5, 2, 8, 3, 3, 1, 2, 0.5, 1),      # W < K*d
+        (1, 16, 16, 1, 136, 3, 3, 1, 1, 0.5, 2),  # D > 128
+        (1, 9, 9, 2, 8, 3, 3, 0, 1, 0.5, 0),      # dilation 0
+        (1, 9, 9, 2, 8, 3, 3, 1, 1, float("nan"), 0),
+        (1, 9, 9, 2, 8, 3, 3, 1, 1, 0.5, 7),      # unknown dtype
+    ],
+    ids=["even-kernel", "H<K*d", "W<K*d", "D>128", "dilation0", "nan-scale", "dtype"],
+)
+def test_launcher_refuses_invalid_params(cuda_launcher, args):
+    fn, name = cuda_launcher
+    err = fn(*args, FAKE, None, FAKE)
+    assert err == CUDA_ERROR_INVALID_VALUE, name(err)
+
+
+def test_launcher_null_pointers_refused(cuda_launcher):
+    fn, name = cuda_launcher
+    assert fn(1, 9, 9, 2, 8, 3, 3, 1, 1, 0.5, 0, None, None, FAKE) == CUDA_ERROR_INVALID_VALUE
+    assert fn(1, 9, 9, 2, 8, 3, 3, 1, 1, 0.5, 0, FAKE, None, None) == CUDA_ERROR_INVALID_VALUE
+
+
+def test_launcher_empty_batch_is_a_no_op(cuda_launcher):
+    fn, name = cuda_launcher
+    assert fn(0, 9, 9, 2, 8, 3, 3, 1, 1, 0.5, 0, None, None, None) == 0
+
+
+def test_launcher_without_gpu_returns_an_error(cuda_launcher):
+    """Valid parameters on a machine without a usable GPU: a CUDA error code, no crash."""
+    fn, name = cuda_launcher
+    if Path("/dev/nvidia0").exists():
+        pytest.skip("a GPU may be present: scripts/gpu_check.py covers this machine")
+    err = fn(1, 9, 9, 2, 8, 3, 3, 1, 1, 0.5, 0, FAKE, None, FAKE)
+    assert err != 0, "launched without a GPU?"
+    assert name(err).startswith("cuda")
