@@ -184,16 +184,20 @@ __global__ void __launch_bounds__(kTileY* kTileX* G) na2d_fused_kernel(const Ker
 #pragma unroll
       for (int o = G / 2; o > 0; o >>= 1) s += __shfl_xor_sync(gmask, s, o);
       if (bias) s += Cvt<T>::to(bias[ty * rw + tx]) * kLog2e;
-      const float mn = fmaxf(m, s);
-      const float corr = exp2f(m - mn);
-      const float e = exp2f(s - mn);
-      l = l * corr + e;
-      m = mn;
+      if (s > m) {  // new running max: rescale (the G threads of a query agree bit for bit)
+        const float corr = exp2f(m - s);  // 0 for the first key (m = -inf)
+        l *= corr;
+#pragma unroll
+        for (int k = 0; k < DC; ++k) acc[k] *= corr;
+        m = s;
+      }
+      const float e = exp2f(s - m);
+      l += e;
       const T* vp = kp + voff;
 #pragma unroll
       for (int k = 0; k < DC; ++k) {
         const int d = g + G * k;
-        acc[k] = acc[k] * corr + (d < p.D ? e * Cvt<T>::to(vp[d]) : 0.f);
+        if (d < p.D) acc[k] += e * Cvt<T>::to(vp[d]);
       }
     }
   }
