@@ -19,3 +19,4 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
     types += [NativeBuildError, Fp16ConversionError, ProfileError, TrtError]
     return tuple(types)
+

@@ -38,8 +38,9 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from .console import wide_console
 
     t = Table(title="nat-export built-in models")
     for col in ("name", "params", "resolution", "depths", "heads", "kernel", "hub id"):
@@ -47,5 +48,5 @@ def run(args) -> int:
     for r in rows:
         t.add_row(r["name"], f"{r['params'] / 1e6:.1f}M", str(r["resolution"]), str(r["depths"]),
                   str(r["num_heads"]), str(r["kernel_size"]), r["hub_id"])
-    Console().print(t)
+    wide_console().print(t)
     return 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .console import wide_console
 from .model_args import add_model_args, load_from_args, quiet_torch_warnings
 
 
@@ -46,12 +47,10 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from rich.console import Console
-
     from ..export import ExportOptions, export_onnx, parse_resolution
     from ..validate import print_report, validate
 
-    console = Console(stderr=False)
+    console = wide_console()
     quiet_torch_warnings()
     out = Path(args.output)
     if out.exists() and not args.force:

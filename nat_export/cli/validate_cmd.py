@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .console import wide_console
 from .errors import UsageError
 from .model_args import add_model_args, load_from_args, quiet_torch_warnings
 
@@ -41,13 +42,11 @@ def run(args) -> int:
     import dataclasses
 
     import onnx
-    from rich.console import Console
-
     from ..export import read_metadata
     from ..validate import TOLERANCES, print_report, validate
 
     quiet_torch_warnings()
-    console = Console()
+    console = wide_console()
     path = Path(args.onnx)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; pass an ONNX file written by `nat-export onnx`")
