@@ -233,7 +233,7 @@ class Checker:
         else:
             ref = reference(qkv, rpb, heads, Kh, Kw, dh, dw, scale)
             against = "reference"
-        row = dict(case=label, dtype=dtype_name, path=path, against=against, tol=TOL[dtype_name])
+        row = {"case": label, "dtype": dtype_name, "path": path, "against": against, "tol": TOL[dtype_name]}
         try:
             out = torch.full((*qkv.shape[:3], qkv.shape[3] // 3), float("nan"), dtype=dt, device=self.device)
             run_kernel(self.ext, qkv, rpb, heads, Kh, Kw, dh, dw, scale, out)
@@ -291,12 +291,53 @@ def run_checks(ext, device, dtypes, paths) -> tuple[list[dict], list[dict]]:
         try:
             run_kernel(ext, qkv, None, heads, Kh, Kw, dh, dw, 0.5, out)
             torch.cuda.synchronize()
-            invalid.append(dict(case=why, ok=False, error="accepted"))
+            invalid.append({"case": why, "ok": False, "error": "accepted"})
         except RuntimeError as e:
             refused = "invalid argument" in str(e)
             untouched = bool(torch.isnan(out).all())
-            invalid.append(dict(case=why, ok=refused and untouched, error=str(e).splitlines()[0][:120]))
+            invalid.append({"case": why, "ok": refused and untouched, "error": str(e).splitlines()[0][:120]})
     return ch.rows, invalid
+
+
+def bench_one(ext, device, dt, B, H, W, heads, iters, flex, ref_fn, K=7, D=32) -> dict:
+    """Times one NAT-like shape: the kernel (and its scalar fallback), the reference op, FlexAttention."""
+    import torch
+
+    scale = D ** -0.5
+    qkv = torch.randn(B, H, W, 3 * heads * D, device=device, dtype=dt)
+    rpb = torch.randn(heads, 2 * K - 1, 2 * K - 1, device=device, dtype=dt)
+    out = torch.empty(B, H, W, heads * D, device=device, dtype=dt)
+    row = {"shape": f"B{B} {H}x{W} h{heads} D{D} K{K}", "dtype": str(dt).replace("torch.", "")}
+    nbytes = (qkv.numel() + out.numel() + rpb.numel()) * qkv.element_size()
+
+    def kernel():
+        run_kernel(ext, qkv, rpb, heads, K, K, 1, 1, scale, out)
+
+    if dt != torch.float32:  # the scalar fallback, for comparison
+        set_path("smem")
+        row["scalar_ms"] = cuda_time_ms(kernel, iters)
+    set_path("auto")
+    t = cuda_time_ms(kernel, iters)
+    row.update(kernel_ms=t, gbps=nbytes / (t * 1e-3) / 1e9)
+    try:
+        with torch.no_grad():
+            row["ref_ms"] = cuda_time_ms(lambda: ref_fn(qkv, rpb, heads, K, scale), max(3, iters // 4), 1)
+    except torch.cuda.OutOfMemoryError:
+        row["ref_ms"] = None
+        row["ref_note"] = "out of memory"
+    torch.cuda.empty_cache()
+    if flex:
+        try:
+            q, k, v = to_heads_first(qkv, heads)
+            fa = flex_na(H, W, heads, K, rpb, scale, device)
+            got = fa(q, k, v)  # compile + check against the kernel
+            mine = out.reshape(B, H * W, heads, D).transpose(1, 2).float()
+            row["flex_vs_kernel_err"] = float((got.float() - mine).abs().max())
+            row["flex_ms"] = cuda_time_ms(lambda: fa(q, k, v), iters)
+        except Exception as e:  # noqa: BLE001 - timing anchor only
+            row["flex_ms"] = None
+            row["flex_note"] = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
+    return row
 
 
 def run_bench(ext, device, batches, dtypes, iters, flex: bool) -> list[dict]:
@@ -321,44 +362,12 @@ def run_bench(ext, device, batches, dtypes, iters, flex: bool) -> list[dict]:
         if hasattr(torch._dynamo.config, knob):
             setattr(torch._dynamo.config, knob, 64)
     rows = []
-    K, D = 7, 32
     for dn in dtypes:
-        dt = getattr(torch, dn)
         for B in batches:
             for H, W, heads in BENCH_LEVELS:
-                scale = D ** -0.5
-                qkv = torch.randn(B, H, W, 3 * heads * D, device=device, dtype=dt)
-                rpb = torch.randn(heads, 2 * K - 1, 2 * K - 1, device=device, dtype=dt)
-                out = torch.empty(B, H, W, heads * D, device=device, dtype=dt)
-                row = dict(shape=f"B{B} {H}x{W} h{heads} D{D} K{K}", dtype=dn)
-                nbytes = (qkv.numel() + out.numel() + rpb.numel()) * qkv.element_size()
-                if dn != "float32":  # the scalar fallback, for comparison
-                    set_path("smem")
-                    row["scalar_ms"] = cuda_time_ms(lambda: run_kernel(ext, qkv, rpb, heads, K, K, 1, 1, scale, out), iters)
-                set_path("auto")
-                t = cuda_time_ms(lambda: run_kernel(ext, qkv, rpb, heads, K, K, 1, 1, scale, out), iters)
-                row.update(kernel_ms=t, gbps=nbytes / (t * 1e-3) / 1e9)
-                try:
-                    with torch.no_grad():
-                        row["ref_ms"] = cuda_time_ms(lambda: ref_fn(qkv, rpb, heads, K, scale), max(3, iters // 4), 1)
-                except torch.cuda.OutOfMemoryError:
-                    row["ref_ms"] = None
-                    row["ref_note"] = "out of memory"
-                torch.cuda.empty_cache()
-                if flex:
-                    try:
-                        q, k, v = to_heads_first(qkv, heads)
-                        fa = flex_na(H, W, heads, K, rpb, scale, device)
-                        got = fa(q, k, v)  # compile + check against the kernel
-                        mine = out.reshape(B, H * W, heads, D).transpose(1, 2).float()
-                        row["flex_vs_kernel_err"] = float((got.float() - mine).abs().max())
-                        row["flex_ms"] = cuda_time_ms(lambda: fa(q, k, v), iters)
-                    except Exception as e:  # noqa: BLE001 - timing anchor only
-                        row["flex_ms"] = None
-                        row["flex_note"] = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
+                row = bench_one(ext, device, getattr(torch, dn), B, H, W, heads, iters, flex, ref_fn)
                 rows.append(row)
                 print(fmt_bench(row), flush=True)
-                del qkv, rpb, out
                 torch.cuda.empty_cache()
     print(f"(reference op: {ref_name}; FlexAttention timed on pre-split [B, heads, HW, D] q/k/v)")
     return rows
@@ -477,7 +486,7 @@ def main(argv=None) -> int:
     print(f"GPU: {props.name} (sm_{props.major}{props.minor}), torch {torch.__version__}, CUDA {torch.version.cuda}")
     ext = build_extension(args.build_dir, args.verbose)
 
-    result: dict = dict(gpu=props.name, sm=f"{props.major}{props.minor}", torch=torch.__version__)
+    result: dict = {"gpu": props.name, "sm": f"{props.major}{props.minor}", "torch": torch.__version__}
     failures = 0
     if not args.bench_only:
         rows, invalid = run_checks(ext, device, args.dtypes, args.paths)
@@ -497,7 +506,7 @@ def main(argv=None) -> int:
         failures += sum(not r["ok"] for r in rows) + sum(not r["ok"] for r in invalid)
         result.update(checks=rows, invalid=invalid)
     if not args.no_bench:
-        print("\ntiming (median of %d, CUDA events):" % args.iters)
+        print(f"\ntiming (median of {args.iters}, CUDA events):")
         result["bench"] = run_bench(ext, device, args.batch, args.bench_dtypes, args.iters, not args.no_flex)
     result["failures"] = failures
     if args.json:

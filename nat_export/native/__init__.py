@@ -13,7 +13,7 @@ class NativeBuildError(RuntimeError):
     """The native build could not run or failed; the message names the problem and the fix."""
 
 
-from .libs import LIB_NAMES, PluginNotFoundError, default_plugin_dir, find_library  # noqa: E402
+from .libs import LIB_NAMES, PluginNotFoundError, default_plugin_dir, find_library
 
 
 def build_plugins(*args, **kwargs):

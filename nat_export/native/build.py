@@ -159,7 +159,7 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None, verbose: bool = Fal
     if verbose:
         print("+", " ".join(cmd), flush=True)
     try:
-        proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     except OSError as e:
         raise NativeBuildError(f"{what}: cannot run {cmd[0]} ({e})") from e
     out = proc.stdout or ""

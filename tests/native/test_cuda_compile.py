@@ -293,13 +293,13 @@ def test_launcher_refuses_invalid_params(cuda_launcher, args):
 
 
 def test_launcher_null_pointers_refused(cuda_launcher):
-    fn, name = cuda_launcher
+    fn, _ = cuda_launcher
     assert fn(1, 9, 9, 2, 8, 3, 3, 1, 1, 0.5, 0, None, None, FAKE) == CUDA_ERROR_INVALID_VALUE
     assert fn(1, 9, 9, 2, 8, 3, 3, 1, 1, 0.5, 0, FAKE, None, None) == CUDA_ERROR_INVALID_VALUE
 
 
 def test_launcher_empty_batch_is_a_no_op(cuda_launcher):
-    fn, name = cuda_launcher
+    fn, _ = cuda_launcher
     assert fn(0, 9, 9, 2, 8, 3, 3, 1, 1, 0.5, 0, None, None, None) == 0
 
 

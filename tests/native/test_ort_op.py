@@ -8,15 +8,15 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper  # noqa: E402
+from onnx import TensorProto, helper
 
 DOMAIN = "trt.plugins"
 
 
 def make_model(heads, kernel_size, dilation, scale, *, dtype=TensorProto.FLOAT, has_rpb=True, extra_attrs=None,
                drop=()):
-    attrs = dict(num_heads=heads, kernel_size=list(kernel_size), dilation=list(dilation), scale=float(scale),
-                 plugin_version="1", plugin_namespace="")
+    attrs = {"num_heads": heads, "kernel_size": list(kernel_size), "dilation": list(dilation),
+             "scale": float(scale), "plugin_version": "1", "plugin_namespace": ""}
     attrs.update(extra_attrs or {})
     for name in drop:
         attrs.pop(name)
