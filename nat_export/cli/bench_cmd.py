@@ -55,11 +55,11 @@ def add_parser(sub):
 def _onnx_shape_for_batch(path: Path):
     import onnx
 
-    from ..runtime.trt_build import onnx_input_shapes, read_onnx_metadata
+    from ..onnx_file import input_shapes, read_metadata
 
     model = onnx.load(str(path), load_external_data=False)
-    meta = read_onnx_metadata(model)
-    shape = list(next(iter(onnx_input_shapes(model).values())))
+    meta = read_metadata(model)
+    shape = list(next(iter(input_shapes(model).values())))
     res = meta.get("resolution")
     dims = []
     for ax, d in enumerate(shape[1:], start=1):
@@ -128,7 +128,7 @@ def run(args) -> int:
     from rich.table import Table
 
     from ..runtime import bench
-    from ..runtime.trt_build import write_bytes_atomic
+    from ..onnx_file import write_atomic
 
     if bool(args.target) == bool(args.torch):
         raise UsageError("give ENGINE|ONNX or --torch (one of them)")
@@ -170,6 +170,6 @@ def run(args) -> int:
             "warmup": args.warmup,
             "results": [r.to_json() for r in results],
         }
-        write_bytes_atomic(Path(args.json), (json.dumps(doc, indent=1) + "\n").encode(), force=True)
+        write_atomic(Path(args.json), (json.dumps(doc, indent=1) + "\n").encode(), force=True)
         console.print(f"wrote {args.json}", highlight=False, markup=False)
     return 0

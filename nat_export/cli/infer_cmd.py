@@ -45,11 +45,11 @@ def is_onnx(path: str | Path) -> bool:
 def _onnx_info(path: Path) -> tuple[dict, list]:
     import onnx
 
-    from ..runtime.trt_build import onnx_input_shapes, read_onnx_metadata
+    from ..onnx_file import input_shapes, read_metadata
 
     model = onnx.load(str(path), load_external_data=False)
-    shapes = onnx_input_shapes(model)
-    return read_onnx_metadata(model), next(iter(shapes.values()), [])
+    shapes = input_shapes(model)
+    return read_metadata(model), next(iter(shapes.values()), [])
 
 
 def _preprocessing(meta: dict, input_shape, err) -> dict:

@@ -4,10 +4,9 @@ from __future__ import annotations
 import onnx
 from onnx.defs import OpSchema
 
-OP_TYPE = "NeighborhoodAttention2D"
-DOMAIN = "trt.plugins"
-PLUGIN_VERSION = "1"
-CONTRACT_VERSION = "1"
+from ..onnx_file import CONTRACT_VERSION, DOMAIN, OP_TYPE, PLUGIN_VERSION
+
+__all__ = ["CONTRACT_VERSION", "DOMAIN", "OP_TYPE", "PLUGIN_VERSION", "register_schema", "translation_table"]
 
 
 def _schema() -> OpSchema:

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import copy
-import os
 import re
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -16,7 +14,8 @@ from torch import nn
 
 from ..models import LoadedModel, NatConfig
 from ..ops import NAShapeError
-from .contract import DOMAIN, OP_TYPE, translation_table
+from ..onnx_file import count_na_nodes, write_atomic
+from .contract import translation_table
 from .portable import expand_na_nodes
 from .metadata import build_metadata
 
@@ -157,23 +156,6 @@ def _strip_node_metadata(proto: onnx.ModelProto) -> None:
         del node.metadata_props[:]
 
 
-def count_na_nodes(proto: onnx.ModelProto) -> int:
-    return sum(1 for n in proto.graph.node if n.op_type == OP_TYPE and n.domain == DOMAIN)
-
-
-def save_atomic(proto: onnx.ModelProto, path: Path) -> None:
-    """Write to a temporary file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(proto, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_onnx(loaded: LoadedModel, out: str | Path, opts: ExportOptions | None = None, force: bool = False) -> ExportResult:
     """Export ``loaded`` to ``out`` per ``opts``; nothing is written unless the export succeeds."""
     opts = opts or ExportOptions()
@@ -185,5 +167,5 @@ def export_onnx(loaded: LoadedModel, out: str | Path, opts: ExportOptions | None
     start = time.perf_counter()
     proto = to_onnx(loaded.model, config, opts)
     onnx.helper.set_model_props(proto, build_metadata(loaded.name, config, opts.resolution, opts.dtype, opts.na_mode, loaded.spec))
-    save_atomic(proto, out)
+    write_atomic(out, proto.SerializeToString())
     return ExportResult(out, proto, time.perf_counter() - start, count_na_nodes(proto))

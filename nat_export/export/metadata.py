@@ -5,12 +5,12 @@ import json
 
 from .. import __version__
 from ..models import NatConfig
-from .contract import CONTRACT_VERSION
+from ..onnx_file import CONTRACT_VERSION
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-PREFIX = "nat_export."
-JSON_KEYS = ("config", "preprocessing", "labels", "resolution", "source")
+from ..onnx_file import METADATA_PREFIX as PREFIX
+from ..onnx_file import read_metadata  # noqa: F401  (re-exported)
 
 
 def preprocessing(resolution: tuple[int, int]) -> dict:
@@ -43,16 +43,3 @@ def build_metadata(name: str, config: NatConfig, resolution, dtype: str, na_mode
     if config.labels:
         meta["labels"] = json.dumps(list(config.labels))
     return {PREFIX + k: v for k, v in meta.items()}
-
-
-def read_metadata(model_proto) -> dict:
-    """The nat_export.* metadata of an ONNX ModelProto, JSON values decoded, prefix dropped."""
-    out = {}
-    for prop in model_proto.metadata_props:
-        if prop.key.startswith(PREFIX):
-            key = prop.key[len(PREFIX):]
-            try:
-                out[key] = json.loads(prop.value) if key in JSON_KEYS else prop.value
-            except json.JSONDecodeError:
-                out[key] = prop.value
-    return out

@@ -1,7 +1,7 @@
 """ONNX -> TensorRT engine: optimization profiles, precision policy, build, engine + sidecar.
 
 Pure parts (tested everywhere): :func:`profiles_from_args`, :func:`precision_plan`,
-:func:`read_onnx_metadata`, :func:`make_sidecar` / :func:`write_sidecar`. :func:`build_engine`
+:func:`make_sidecar` / :func:`write_sidecar`. :func:`build_engine`
 needs TensorRT (``tensorrt``, with its builder and ONNX parser) and a GPU.
 
 Precision policy (see docs/tensorrt.md):
@@ -18,13 +18,12 @@ Precision policy (see docs/tensorrt.md):
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..onnx_file import count_na_nodes, input_shapes, read_metadata, write_atomic
 from .trt_engine import TrtError, sidecar_path
 
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -34,8 +33,6 @@ SIDECAR_FORMAT = "nat-export.engine"
 SIDECAR_VERSION = 1
 #: metadata_props the exporter writes (``nat_export.<key>``); JSON-valued ones are decoded.
 METADATA_KEYS = ("variant", "config", "preprocessing", "labels", "contract_version", "na_mode", "dtype", "resolution")
-_JSON_KEYS = {"config", "preprocessing", "labels", "resolution"}
-NA_OP_TYPE = "NeighborhoodAttention2D"
 
 
 class ProfileError(ValueError):
@@ -242,65 +239,7 @@ def precision_plan(requested: str, onnx_type: str | None, trt_major: int, strong
 # ---------------------------------------------------------------- ONNX facts
 
 
-def read_onnx_metadata(model) -> dict:
-    """The ``nat_export.*`` metadata_props of a ModelProto that :data:`METADATA_KEYS` lists, JSON decoded.
-
-    Keys that are missing are left out.
-    """
-    props = {p.key: p.value for p in model.metadata_props}
-    out: dict[str, Any] = {}
-    for key in METADATA_KEYS:
-        raw = props.get("nat_export." + key)
-        if raw is None:
-            continue
-        if key in _JSON_KEYS:
-            try:
-                out[key] = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-        else:
-            out[key] = raw
-    return out
-
-
-def onnx_input_shapes(model) -> dict[str, list[int | str | None]]:
-    """Graph inputs (initializers excluded) -> dims (int, or the dim_param / None when dynamic)."""
-    inits = {i.name for i in model.graph.initializer}
-    out = {}
-    for vi in model.graph.input:
-        if vi.name in inits:
-            continue
-        dims = []
-        for d in vi.type.tensor_type.shape.dim:
-            if d.HasField("dim_value") and d.dim_value > 0:
-                dims.append(int(d.dim_value))
-            else:
-                dims.append(d.dim_param or None)
-        out[vi.name] = dims
-    return out
-
-
-def count_na_nodes(model) -> int:
-    return sum(1 for n in model.graph.node if n.op_type == NA_OP_TYPE)
-
-
 # ---------------------------------------------------------------- files
-
-
-def write_bytes_atomic(path: Path, data, force: bool = True) -> None:
-    """Write to a temporary file beside ``path`` and rename it into place."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise FileExistsError(f"{path} exists; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def make_sidecar(
@@ -355,7 +294,7 @@ def make_sidecar(
 
 def write_sidecar(engine_path: str | Path, data: dict, force: bool = True) -> Path:
     path = sidecar_path(engine_path)
-    write_bytes_atomic(path, (json.dumps(data, indent=1) + "\n").encode(), force=force)
+    write_atomic(path, (json.dumps(data, indent=1) + "\n").encode(), force=force)
     return path
 
 
@@ -488,8 +427,8 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, opts: BuildOpti
 
     # Inputs the user can fix come first (cheap), then TensorRT, then the GPU.
     model = onnx.load(str(onnx_path), load_external_data=False)
-    meta = read_onnx_metadata(model)
-    inputs = onnx_input_shapes(model)
+    meta = read_metadata(model)
+    inputs = input_shapes(model)
     profiles = profiles_from_args(
         inputs, batch=opts.batch, min_shapes=opts.min_shapes, opt_shapes=opts.opt_shapes, max_shapes=opts.max_shapes,
         resolution=meta.get("resolution"),
@@ -515,7 +454,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, opts: BuildOpti
         say(notes[-1])
         parse_bytes = converted.SerializeToString()
         if opts.save_onnx:
-            write_bytes_atomic(Path(opts.save_onnx), parse_bytes, force=True)
+            write_atomic(Path(opts.save_onnx), parse_bytes, force=True)
             say(f"wrote the {plan.convert_to} ONNX to {opts.save_onnx}")
         del full, converted
 
@@ -582,9 +521,9 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, opts: BuildOpti
         profiles=profiles, inputs=ins, outputs=outs, plugin=plugin_info, gpu=gpu_info(0), workspace_mb=opts.workspace_mb,
         tf32=opts.tf32, version_compatible=opts.version_compatible, build_seconds=seconds,
     )
-    write_bytes_atomic(engine_path, memoryview(serialized), force=force)
+    write_atomic(engine_path, memoryview(serialized), force=force)
     side = write_sidecar(engine_path, info, force=True)
     if cache is not None:
-        write_bytes_atomic(Path(opts.timing_cache), memoryview(config.get_timing_cache().serialize()), force=True)
+        write_atomic(Path(opts.timing_cache), memoryview(config.get_timing_cache().serialize()), force=True)
     return BuildResult(engine_path, side, info, seconds, notes)
 

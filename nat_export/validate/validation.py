@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ..export import ExportOptions, read_metadata
+from ..export import ExportOptions
+from ..onnx_file import count_na_nodes, read_metadata
 from ..export.portable import expand_na_nodes
 from ..models import NAT
 from ..runtime.ort import make_session, run_session
@@ -72,7 +73,7 @@ def ort_backend(onnx_path: Path, proto: onnx.ModelProto, ort_library=None) -> tu
     """(label, feed->outputs callable, notes) running the file in ONNX Runtime on the CPU."""
     meta = read_metadata(proto)
     notes = []
-    if meta.get("na_mode", "plugin") == "portable" or not _has_na_nodes(proto):
+    if meta.get("na_mode", "plugin") == "portable" or count_na_nodes(proto) == 0:
         session = make_session(onnx_path)
         label = "ort"
     else:
@@ -89,12 +90,6 @@ def ort_backend(onnx_path: Path, proto: onnx.ModelProto, ort_library=None) -> tu
                 "into standard ops (--portable); run `nat-export build-plugins` to validate the custom-op graph itself"
             )
     return label, (lambda feed: run_session(session, feed["pixel_values"])), notes
-
-
-def _has_na_nodes(proto) -> bool:
-    from ..export import count_na_nodes
-
-    return count_na_nodes(proto) > 0
 
 
 def _options_from_metadata(proto, meta: dict) -> ExportOptions:

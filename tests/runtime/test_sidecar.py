@@ -9,10 +9,10 @@ from nat_export.runtime.trt_build import (
     Profile,
     make_sidecar,
     precision_plan,
-    read_onnx_metadata,
-    write_bytes_atomic,
     write_sidecar,
 )
+from nat_export.onnx_file import read_metadata as read_onnx_metadata
+from nat_export.onnx_file import write_atomic as write_bytes_atomic
 from nat_export.runtime.trt_engine import (
     TrtError,
     check_engine_version,
