@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,6 +35,17 @@ class NativeBuild:
     @property
     def cuda_core(self) -> Path:
         return self.build_dir / "libnatx_core_cuda.a"
+
+    def program(self, name: str) -> Path:
+        """A test program of the build tree (bin/NAME), built now with CMake if it is missing."""
+        exe = self.build_dir / "bin" / name
+        if not exe.is_file():
+            cmake = shutil.which("cmake")
+            if cmake is None or not (self.build_dir / "CMakeCache.txt").is_file():
+                pytest.skip(f"{name} not built and no CMake build tree at {self.build_dir}")
+            proc = subprocess.run([cmake, "--build", str(self.build_dir), "--target", name], capture_output=True, text=True)
+            assert proc.returncode == 0, f"building {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        return exe
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ kernel (float32/float16/bfloat16, with and without rpb); elsewhere it skips.
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -35,19 +34,10 @@ EXPECTED_TESTS = [
 
 
 def _program(native_libs, name: str) -> Path:
-    libs = getattr(native_libs, "libs", native_libs)
-    if "trt" not in libs:
+    if "trt" not in native_libs.libs:
         pytest.skip("TensorRT plugin not built (needs TensorRT headers, e.g. pip install kernel-lens==2.0.1, "
                     "and a CUDA compiler)")
-    build_dir = Path(getattr(native_libs, "build_dir", Path(libs["trt"]).parent / "build"))
-    exe = build_dir / "bin" / name
-    if not exe.is_file():
-        cmake = shutil.which("cmake")
-        if cmake is None or not (build_dir / "CMakeCache.txt").is_file():
-            pytest.skip(f"{name} not built and no CMake build tree at {build_dir}")
-        proc = subprocess.run([cmake, "--build", str(build_dir), "--target", name], capture_output=True, text=True)
-        assert proc.returncode == 0, f"building {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return exe
+    return native_libs.program(name)
 
 
 @pytest.fixture(scope="module")

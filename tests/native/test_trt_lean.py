@@ -255,7 +255,7 @@ def test_fields_round_trip_through_the_lean_registry(native_libs, trt_lib):
     lean = _lean_library()
     if lean is None:
         pytest.skip("libnvinfer_lean.so not found in the tensorrt_lean_libs wheel")
-    driver = _tool(native_libs, "natx_trt_lean_driver")
+    driver = native_libs.program("natx_trt_lean_driver")
     proc = subprocess.run([str(driver), str(lean), str(trt_lib)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
     assert "FAIL" not in proc.stdout
@@ -265,17 +265,6 @@ def test_fields_round_trip_through_the_lean_registry(native_libs, trt_lib):
         assert line in proc.stdout, proc.stdout
 
 
-def _tool(native_libs, name: str) -> Path:
-    """A test program of the plugin build (built with the libraries; built now if missing)."""
-    build_dir = Path(getattr(native_libs, "build_dir", Path(_libs(native_libs)["trt"]).parent / "build"))
-    exe = build_dir / "bin" / name
-    if not exe.is_file():
-        cmake = shutil.which("cmake")
-        if cmake is None or not (build_dir / "CMakeCache.txt").is_file():
-            pytest.skip(f"{name} not built and no CMake build tree at {build_dir}")
-        proc = subprocess.run([cmake, "--build", str(build_dir), "--target", name], capture_output=True, text=True)
-        assert proc.returncode == 0, f"building {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return exe
 
 
 # ------------------------------------------------------------------ self-registering library
