@@ -236,9 +236,6 @@ def precision_plan(requested: str, onnx_type: str | None, trt_major: int, strong
     return PrecisionPlan(requested, False, None, requested.upper(), f"TensorRT {trt_major}: builder flag {requested.upper()}")
 
 
-# ---------------------------------------------------------------- ONNX facts
-
-
 # ---------------------------------------------------------------- files
 
 
