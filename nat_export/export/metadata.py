@@ -5,26 +5,10 @@ import json
 
 from .. import __version__
 from ..models import NatConfig
-from ..onnx_file import CONTRACT_VERSION
+from ..onnx_file import CONTRACT_VERSION, METADATA_PREFIX, read_metadata
+from ..runtime.preprocess import default_preprocessing
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-from ..onnx_file import METADATA_PREFIX as PREFIX
-from ..onnx_file import read_metadata  # noqa: F401  (re-exported)
-
-
-def preprocessing(resolution: tuple[int, int]) -> dict:
-    """How pixel_values are made from an RGB image (as the NAT/DiNAT checkpoints were evaluated)."""
-    return {
-        "resize_shorter_side": round(min(resolution) / 0.875),
-        "interpolation": "bicubic",
-        "center_crop": list(resolution),
-        "scale": 1 / 255,
-        "mean": list(IMAGENET_MEAN),
-        "std": list(IMAGENET_STD),
-        "layout": "NCHW",
-        "color": "RGB",
-    }
+__all__ = ["build_metadata", "read_metadata"]
 
 
 def build_metadata(name: str, config: NatConfig, resolution, dtype: str, na_mode: str, source: dict | None = None) -> dict[str, str]:
@@ -35,11 +19,11 @@ def build_metadata(name: str, config: NatConfig, resolution, dtype: str, na_mode
         "na_mode": na_mode,
         "dtype": dtype,
         "resolution": json.dumps(list(resolution)),
-        "preprocessing": json.dumps(preprocessing(resolution)),
+        "preprocessing": json.dumps(default_preprocessing(resolution)),
         "exporter_version": __version__,
     }
     if source:
         meta["source"] = json.dumps(source)
     if config.labels:
         meta["labels"] = json.dumps(list(config.labels))
-    return {PREFIX + k: v for k, v in meta.items()}
+    return {METADATA_PREFIX + k: v for k, v in meta.items()}

@@ -16,11 +16,17 @@ from nat_export.runtime.preprocess import (
 )
 
 
-def test_default_preprocessing_matches_the_exporter():
-    from nat_export.export.metadata import preprocessing
+def test_exporter_records_the_default_recipe():
+    import json
+
+    from nat_export.export.metadata import build_metadata
+    from nat_export.models import NatConfig
 
     for res in ((224, 224), (256, 192), (64, 64)):
-        assert default_preprocessing(res) == preprocessing(res)
+        meta = build_metadata("m", NatConfig(), res, "fp32", "plugin")
+        pp = json.loads(meta["nat_export.preprocessing"])
+        assert pp == default_preprocessing(res)
+        assert pp["resize_shorter_side"] == round(min(res) / 0.875) and pp["center_crop"] == list(res)
 
 
 @pytest.mark.parametrize("size, crop", [((120, 90), (64, 64)), ((90, 120), (64, 64)), ((500, 375), (224, 224)),
