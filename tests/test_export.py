@@ -210,3 +210,24 @@ def test_cli_models_lists_variants(capsys):
     assert [r["name"] for r in rows] == list(VARIANTS)
     tiny = next(r for r in rows if r["name"] == "nat-tiny")
     assert 27e6 < tiny["params"] < 29e6 and tiny["resolution"] == 224 and tiny["hub_id"] == "shi-labs/nat-tiny-in1k-224"
+
+
+def test_validate_on_images(tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "m.onnx"
+    assert main(["onnx", str(out), "--from-pretrained", str(FIXTURES / "nat_micro" / "hf"), "--portable", "--no-validate"]) == 0
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i, size in enumerate(((300, 260), (180, 400))):
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(images / f"{i}.png")
+    report = tmp_path / "r.json"
+    assert main(["validate", str(out), "--images", str(images), "--json", str(report)]) == 0
+    r = json.loads(report.read_text())
+    assert r["ok"] and r["samples"] == 2 and r["checks"][0]["shape"] == [2, 10]
+    for f in images.iterdir():
+        f.unlink()
+    capsys.readouterr()
+    assert main(["validate", str(out), "--images", str(images)]) != 0
+    assert "no images" in capsys.readouterr().err
