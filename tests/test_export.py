@@ -231,3 +231,15 @@ def test_validate_on_images(tmp_path, capsys):
     capsys.readouterr()
     assert main(["validate", str(out), "--images", str(images)]) != 0
     assert "no images" in capsys.readouterr().err
+
+
+def test_bf16_export_is_written_and_validation_needs_an_engine(tmp_path, capsys):
+    out = tmp_path / "bf16.onnx"
+    assert main(["onnx", str(out), "--from-pretrained", str(FIXTURES / "nat_micro" / "hf"), "--dtype", "bf16"]) == 0
+    assert "cannot run bf16 graphs" in capsys.readouterr().out.replace("\n", " ")
+    proto = onnx.load(str(out))
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.BFLOAT16
+    assert count_na_nodes(proto) == 5
+    assert main(["validate", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pass --engine ENGINE" in err

@@ -16,7 +16,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from ..runtime.fp16 import Fp16ConversionError
     from ..runtime.trt_build import ProfileError
     from ..runtime.trt_engine import TrtError
+    from ..validate import ValidationError
 
-    types += [NativeBuildError, Fp16ConversionError, ProfileError, TrtError]
+    types += [NativeBuildError, Fp16ConversionError, ProfileError, TrtError, ValidationError]
     return tuple(types)
 

@@ -73,6 +73,12 @@ def run(args) -> int:
     )
     if args.no_validate:
         return 0
+    if opts.dtype == "bf16":
+        console.print(
+            "note: not validated here: ONNX Runtime on the CPU cannot run bf16 graphs; build an engine and run "
+            f"`nat-export validate {out} --engine ENGINE`"
+        )
+        return 0
     with console.status("validating against PyTorch ..."):
         report = validate(out, loaded.model, samples=args.samples)
     print_report(report, console)

@@ -17,6 +17,10 @@ from .metrics import TOLERANCES, Tolerance, compare, passes
 from .runners import CallableRunner, TorchRunner
 
 
+class ValidationError(ValueError):
+    """Validation cannot run as asked (the message says what to pass instead)."""
+
+
 @dataclass
 class Check:
     backend: str
@@ -115,7 +119,6 @@ def validate(
     engine=None,
     engine_precision: str | None = None,
     ort_library=None,
-    skip_ort: bool = False,
     tolerance: Tolerance | None = None,
     seed: int = 0,
 ) -> ValidationReport:
@@ -135,18 +138,19 @@ def validate(
     report.samples = sum(x.shape[0] for x in inputs)
 
     runners = [TorchRunner(model, names, opts.features)]
-    if opts.dtype == "bf16" and not skip_ort:
+    if opts.dtype == "bf16":
         report.notes.append("ONNX Runtime on the CPU cannot run bf16 graphs: only the TensorRT engine is compared")
-        skip_ort = True
-    if not skip_ort:
+    else:
         label, fn, notes = ort_backend(onnx_path, proto, ort_library)
         runners.append(CallableRunner(fn, label))
         report.notes += notes
     if engine is not None:
         runners.append(CallableRunner(engine, "tensorrt"))
     if len(runners) < 2:
-        report.notes.append("nothing to compare: no backend besides PyTorch was run")
-        return report
+        raise ValidationError(
+            "nothing to compare: ONNX Runtime on the CPU cannot run this bf16 graph; pass --engine ENGINE "
+            "(a TensorRT engine built from it)"
+        )
 
     G_LOGGER.module_severity = G_LOGGER.ERROR
     results = Comparator.run(runners, data_loader=[{"pixel_values": x} for x in inputs])
