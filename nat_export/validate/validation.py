@@ -61,10 +61,8 @@ def random_inputs(samples: int, batch: int, resolution, channels: int = 3, seed:
 
 def find_ort_library(explicit=None):
     """The ORT custom-op library, or None when it is not built (the caller says what it does instead)."""
-    try:
-        from ..native.libs import find_library
-    except ImportError:
-        return None
+    from ..native.libs import find_library
+
     try:
         return find_library("ort", explicit)
     except (FileNotFoundError, OSError):
