@@ -85,7 +85,7 @@ def ort_backend(onnx_path: Path, proto: onnx.ModelProto, ort_library=None) -> tu
             label = "ort+na-op"
             notes.append(f"ONNX Runtime ran the custom-op graph with the NA op library {lib}")
         else:
-            session = make_session(expand_na_nodes(onnx.load(str(onnx_path))))
+            session = make_session(expand_na_nodes(proto))
             label = "ort-portable"
             notes.append(
                 "the NA custom-op library is not built, so ONNX Runtime ran this graph with every NA node expanded "
@@ -125,7 +125,7 @@ def validate(
     from polygraphy.logger import G_LOGGER
 
     onnx_path = Path(onnx_path)
-    proto = onnx.load(str(onnx_path), load_external_data=False)
+    proto = onnx.load(str(onnx_path))  # read once: metadata, shapes and (for the expansion) the weights
     meta = read_metadata(proto)
     opts = _options_from_metadata(proto, meta)
     precision = engine_precision if engine_precision in ("fp16", "bf16") else opts.dtype
