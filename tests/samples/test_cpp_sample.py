@@ -1,8 +1,11 @@
-"""samples/cpp compiles and links against TensorRT's lean runtime (PyPI wheel) and cudart here;
-its argument checks and no-GPU error work without a GPU; its PPM preprocessing matches Pillow's."""
+"""samples/cpp compiles and links against TensorRT's lean runtime (PyPI wheel), cudart and nlohmann/json
+(PyPI wheel) here; its argument checks and no-GPU error work without a GPU; its PPM preprocessing matches
+Pillow's; its sidecar reader (samples/cpp/common/sidecar.cpp) reads ENGINE.json as JSON, strictly."""
+
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,14 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "cpp"
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "samples" / "cpp"
+PROBE = Path(__file__).resolve().parent / "sidecar_probe.cpp"
 
 
 def _pkg_dir(name: str) -> Path | None:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _nvcc() -> str | None:
@@ -27,8 +32,15 @@ def _nvcc() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def sample_binary(tmp_path_factory) -> Path:
+def _json_include() -> Path | None:
+    """The include folder of the `nlohmann-json` PyPI package (nlohmann_json/include/nlohmann/json.hpp)."""
+    pkg = _pkg_dir("nlohmann_json")
+    inc = pkg / "include" if pkg else None
+    return inc if inc and (inc / "nlohmann" / "json.hpp").is_file() else None
+
+
+def _trt_cmake_args() -> list[str]:
+    """-D arguments for TensorRT (lean runtime + headers from the wheels) and cudart; skips without them."""
     for tool in ("cmake", "g++"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not found")
@@ -42,47 +54,105 @@ def sample_binary(tmp_path_factory) -> Path:
     inc = lens / "include" / "tensorrt"
     if lib is None or not (inc / "NvInfer.h").is_file():
         pytest.skip("lean runtime library or TensorRT headers missing from the wheels")
-    build = tmp_path_factory.mktemp("cpp_sample")
-    cfg = subprocess.run(
-        ["cmake", "-S", str(SAMPLE), "-B", str(build), "-DNATX_SAMPLE_LEAN=ON", f"-DTRT_INCLUDE_DIR={inc}",
-         f"-DTRT_LIBRARY={lib}", f"-DCUDAToolkit_ROOT={Path(nvcc).parents[1]}"],
-        capture_output=True, text=True,
+    return [
+        "-DNATX_SAMPLE_LEAN=ON",
+        f"-DTRT_INCLUDE_DIR={inc}",
+        f"-DTRT_LIBRARY={lib}",
+        f"-DCUDAToolkit_ROOT={Path(nvcc).parents[1]}",
+    ]
+
+
+def _configure(build: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["cmake", "-S", str(SAMPLE), "-B", str(build), *args], check=False, capture_output=True, text=True
     )
+
+
+@pytest.fixture(scope="module")
+def sample_binary(tmp_path_factory) -> Path:
+    trt_args = _trt_cmake_args()
+    json_inc = _json_include()
+    if json_inc is None:
+        pytest.skip("needs nlohmann-json (pip install '.[test]')")
+    build = tmp_path_factory.mktemp("cpp_sample")
+    cfg = _configure(build, *trt_args, f"-DNLOHMANN_JSON_INCLUDE_DIR={json_inc}")
     assert cfg.returncode == 0, cfg.stdout + cfg.stderr
-    bld = subprocess.run(["cmake", "--build", str(build), "-j", "2"], capture_output=True, text=True)
+    assert f"nlohmann/json from {json_inc}" in cfg.stdout
+    bld = subprocess.run(["cmake", "--build", str(build), "-j", "2"], check=False, capture_output=True, text=True)
     assert bld.returncode == 0, bld.stdout + bld.stderr
     exe = build / "nat_infer"
     assert exe.is_file()
     return exe
 
 
+@pytest.fixture(scope="module")
+def sidecar_probe(tmp_path_factory) -> Path:
+    """tests/samples/sidecar_probe.cpp + the sample's sidecar reader: prints what the reader got, as JSON."""
+    if shutil.which("g++") is None:
+        pytest.skip("g++ not found")
+    json_inc = _json_include()
+    if json_inc is None:
+        pytest.skip("needs nlohmann-json (pip install '.[test]')")
+    exe = tmp_path_factory.mktemp("probe") / "sidecar_probe"
+    common = SAMPLE / "common"
+    r = subprocess.run(
+        [
+            "g++",
+            "-std=c++17",
+            "-O1",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            f"-I{SAMPLE}",
+            "-isystem",
+            str(json_inc),
+            str(PROBE),
+            str(common / "sidecar.cpp"),
+            str(common / "files.cpp"),
+            str(common / "error.cpp"),
+            "-o",
+            str(exe),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    return exe
+
+
+# ---------------------------------------------------------------- build, command line, preprocessing
+
+
 def test_links_lean_runtime_and_cudart(sample_binary):
-    ldd = subprocess.run(["ldd", str(sample_binary)], capture_output=True, text=True).stdout
+    ldd = subprocess.run(["ldd", str(sample_binary)], check=False, capture_output=True, text=True).stdout
     assert "libnvinfer_lean.so" in ldd and "libcudart.so" in ldd
     assert "not found" not in ldd
 
 
 def test_help(sample_binary):
-    r = subprocess.run([str(sample_binary), "--help"], capture_output=True, text=True)
+    r = subprocess.run([str(sample_binary), "--help"], check=False, capture_output=True, text=True)
     assert r.returncode == 0 and "usage: nat_infer ENGINE INPUT" in r.stdout and "--plugin" in r.stdout
 
 
 def test_argument_errors(sample_binary, tmp_path):
-    r = subprocess.run([str(sample_binary), str(tmp_path / "none.engine"), "x.ppm"], capture_output=True, text=True)
+    r = subprocess.run(
+        [str(sample_binary), str(tmp_path / "none.engine"), "x.ppm"], check=False, capture_output=True, text=True
+    )
     assert r.returncode == 1 and r.stderr.startswith("nat_infer: error: engine") and "nat-export trt" in r.stderr
-    r = subprocess.run([str(sample_binary)], capture_output=True, text=True)
+    r = subprocess.run([str(sample_binary)], check=False, capture_output=True, text=True)
     assert r.returncode == 1 and "expected ENGINE and INPUT" in r.stderr
 
 
 def test_no_gpu_error_comes_before_tensorrt(sample_binary, tmp_path):
-    from nat_export.runtime.trt_engine import cuda_device_count
+    from nat_export.tensorrt import cuda_device_count
 
     if cuda_device_count() > 0:
         pytest.skip("a GPU is present: the sample would go on to TensorRT")
     engine, img = tmp_path / "m.engine", tmp_path / "x.ppm"
     engine.write_bytes(b"x")
     img.write_bytes(b"P6\n1 1\n255\n\x00\x00\x00")
-    r = subprocess.run([str(sample_binary), str(engine), str(img)], capture_output=True, text=True)
+    r = subprocess.run([str(sample_binary), str(engine), str(img)], check=False, capture_output=True, text=True)
     assert r.returncode == 1 and "no CUDA GPU is usable" in r.stderr
 
 
@@ -96,10 +166,296 @@ def test_ppm_preprocessing_matches_python(sample_binary, tmp_path):
         ppm = tmp_path / "x.ppm"
         Image.fromarray(rng.integers(0, 255, (30, 40, 3)).astype(np.uint8)).resize(size, Image.BICUBIC).save(ppm)
         out = tmp_path / "x.f32"
-        r = subprocess.run([str(sample_binary), "--dump-input", str(out), "--resolution", str(res), str(ppm)],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [str(sample_binary), "--dump-input", str(out), "--resolution", str(res), str(ppm)],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         assert r.returncode == 0, r.stderr
         ours = np.fromfile(out, dtype="<f4").reshape(3, res, res)
         ref = load_images([ppm], default_preprocessing((res, res)))[0]
         levels = np.abs(ours - ref) * np.array([0.229, 0.224, 0.225])[:, None, None] * 255
         assert levels.max() <= 2.01, (size, res, levels.max())  # Pillow rounds in fixed point
+
+
+def _random_ppm(path: Path, size, seed=0) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (30, 40, 3)).astype(np.uint8)).resize(size, Image.BICUBIC).save(path)
+    return path
+
+
+def _dump(exe: Path, ppm: Path, out: Path, res, sidecar: Path | None = None) -> subprocess.CompletedProcess:
+    args = [str(exe), "--dump-input", str(out), "--resolution", "x".join(str(r) for r in res), str(ppm)]
+    if sidecar is not None:
+        args += ["--sidecar", str(sidecar)]
+    return subprocess.run(args, check=False, capture_output=True, text=True)
+
+
+def _max_levels(ours: np.ndarray, ref: np.ndarray, std) -> float:
+    """The largest difference in 0..255 levels (before normalization)."""
+    return float((np.abs(ours - ref) * np.asarray(std, dtype=np.float64)[:, None, None] * 255).max())
+
+
+# ---------------------------------------------------------------- the sidecar (ENGINE.json) reader
+
+RECIPE = {  # not the ImageNet recipe, so that a reader falling back to the defaults is caught
+    "resize_shorter_side": 80,
+    "interpolation": "bicubic",
+    "center_crop": [64, 64],
+    "scale": 1 / 255,
+    "mean": [0.5, 0.25, 0.125],
+    "std": [0.2, 0.3, 0.4],
+    "layout": "NCHW",
+    "color": "RGB",
+}
+
+
+def _writer_sidecar(tmp_path: Path, preprocessing: dict | None, labels: list[str] | None) -> Path:
+    """ENGINE.json as `nat-export trt` writes it (make_sidecar + write_sidecar), for m.engine."""
+    from nat_export.onnx.metadata import ModelDescription, Preprocessing
+    from nat_export.tensorrt.precision import precision_plan
+    from nat_export.tensorrt.profiles import Profile
+    from nat_export.tensorrt.sidecar import make_sidecar, read_sidecar, write_sidecar
+
+    description = ModelDescription(
+        variant="nat-tiny",
+        config={"embed_dim": 64, "num_classes": len(labels or [])},
+        na_mode="plugin",
+        dtype="fp32",
+        resolution=(64, 64),
+        preprocessing=None if preprocessing is None else Preprocessing.from_dict(preprocessing),
+        labels=labels,
+    )
+    engine = tmp_path / "m.engine"
+    data = make_sidecar(
+        engine_path=engine,
+        onnx_path=tmp_path / "m.onnx",
+        description=description,
+        plan=precision_plan("fp32", "fp32", 11),
+        tensorrt_version="11.4.0.106",
+        profiles=[Profile({"pixel_values": ((1, 3, 64, 64), (1, 3, 64, 64), (8, 3, 64, 64))})],
+        inputs=[{"name": "pixel_values", "dtype": "FLOAT", "shape": [-1, 3, 64, 64]}],
+        outputs=[{"name": "logits", "dtype": "FLOAT", "shape": [-1, len(labels or [1])]}],
+        plugin={"library": "libnat_export_trt.so", "version": "1", "namespace": ""},
+        gpu={"name": "NVIDIA H100", "compute_capability": "9.0"},
+    )
+    path = write_sidecar(engine, data)
+    assert read_sidecar(engine) is not None  # the Python reader accepts it too
+    return path
+
+
+def _probe(exe: Path, path: Path) -> dict:
+    r = subprocess.run([str(exe), str(path)], check=False, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reader_reads_what_the_writer_writes(sidecar_probe, tmp_path):
+    from nat_export.models import imagenet_labels
+
+    labels = list(imagenet_labels()) + ['a "quoted", label', "back\\slash", "tab\there", "caf\u00e9 \u732b \U0001f408"]
+    got = _probe(sidecar_probe, _writer_sidecar(tmp_path, RECIPE, labels))
+    assert got["labels"] == labels  # \uXXXX escapes (json.dumps writes ASCII), surrogate pairs, quotes
+    assert got["resize_shorter_side"] == 80
+    np.testing.assert_allclose(got["mean"], RECIPE["mean"], rtol=1e-7)
+    np.testing.assert_allclose(got["std"], RECIPE["std"], rtol=1e-7)
+
+
+def test_reader_defaults_without_recipe_or_labels(sidecar_probe, tmp_path):
+    got = _probe(sidecar_probe, _writer_sidecar(tmp_path, None, None))
+    assert got["labels"] == [] and got["resize_shorter_side"] == 0  # 0: derived from the crop
+    np.testing.assert_allclose(got["mean"], [0.485, 0.456, 0.406], rtol=1e-7)
+    np.testing.assert_allclose(got["std"], [0.229, 0.224, 0.225], rtol=1e-7)
+    base = {"format": "nat-export.engine", "format_version": 1}
+    for extra in (
+        {"preprocessing": None, "labels": None},
+        {"preprocessing": {"resize_shorter_side": None}},
+        {"preprocessing": {"mean": [0.5], "std": [0.25]}},
+    ):
+        got = _probe(sidecar_probe, _write(tmp_path / "s.json", json.dumps({**base, **extra})))
+        assert got["labels"] == [] and got["resize_shorter_side"] == 0, extra
+    assert got["mean"] == [0.5] * 3 and got["std"] == [0.25] * 3  # one value: every channel (numpy broadcasting)
+
+
+def _decoy_sidecar(tmp_path: Path) -> Path:
+    """A valid sidecar whose key names also appear, with other values, inside label strings and in other
+    objects before the real keys: the old reader took the first `"key":` anywhere in the file."""
+    decoy = {
+        "resize_shorter_side": 500,
+        "mean": [9, 9, 9],
+        "std": [7, 7, 7],
+        "labels": ["wrong"],
+        "preprocessing": {"resize_shorter_side": 501, "mean": [8, 8, 8], "std": [6, 6, 6]},
+    }
+    labels = ['"resize_shorter_side": 999, "mean": [1, 2, 3], "std": [4, 5, 6]', '"labels": ["x", "y"]', "cat"]
+    data = {
+        "labels": labels,  # first in the file
+        "format": "nat-export.engine",
+        "format_version": 1,
+        "config": decoy,
+        "gpu": {"name": '"preprocessing": {"mean": [0, 0, 0]}', "labels": ["gpu"]},
+        "profiles": [{"pixel_values": {"min": [1, 3, 64, 64], "opt": [1, 3, 64, 64], "max": [1, 3, 64, 64]}}],
+        "preprocessing": RECIPE,
+        "source": decoy,
+    }
+    return _write(tmp_path / "decoy.engine.json", json.dumps(data, indent=1))
+
+
+def test_reader_is_not_confused_by_key_names_elsewhere(sidecar_probe, tmp_path):
+    got = _probe(sidecar_probe, _decoy_sidecar(tmp_path))
+    assert got["labels"] == json.loads(_decoy_sidecar(tmp_path).read_text())["labels"]
+    assert got["resize_shorter_side"] == 80
+    np.testing.assert_allclose(got["mean"], RECIPE["mean"], rtol=1e-7)
+    np.testing.assert_allclose(got["std"], RECIPE["std"], rtol=1e-7)
+
+
+def test_dump_input_follows_the_sidecar_recipe(sample_binary, tmp_path):
+    """--dump-input --sidecar applies the recipe under "preprocessing" (not the decoys), as Python does."""
+    from nat_export.runtime.preprocess import load_images
+
+    ppm = _random_ppm(tmp_path / "x.ppm", (90, 120))
+    ref = load_images([ppm], RECIPE)[0]
+    for sidecar in (_decoy_sidecar(tmp_path), _writer_sidecar(tmp_path, RECIPE, ["a", "b"])):
+        out = tmp_path / "x.f32"
+        r = _dump(sample_binary, ppm, out, (64, 64), sidecar)
+        assert r.returncode == 0, r.stderr
+        ours = np.fromfile(out, dtype="<f4").reshape(3, 64, 64)
+        assert _max_levels(ours, ref, RECIPE["std"]) <= 2.01, sidecar.name
+
+
+BAD_SIDECARS = [  # (file content, what the one error line must name)
+    ('{"format": "nat-export.engine", "format_version": 1, "labels": ["a",', "not valid JSON (parse error at line 1"),
+    ("", "not valid JSON"),
+    ('["nat-export.engine"]', "the top level must be a JSON object, got array"),
+    ('{"format_version": 1}', 'key "format" is missing'),
+    ('{"format": "onnx", "format_version": 1}', 'key "format" must be "nat-export.engine", got "onnx"'),
+    ('{"format": "nat-export.engine"}', 'key "format_version" is missing'),
+    ('{"format": "nat-export.engine", "format_version": "1"}', 'key "format_version" must be 1, got "1"'),
+    ('{"format": "nat-export.engine", "format_version": 2}', 'key "format_version" must be 1, got 2'),
+    (
+        '{"format": "nat-export.engine", "format_version": 1, "preprocessing": [224]}',
+        'key "preprocessing" must be an object, got [224]',
+    ),
+    (
+        '{"format": "nat-export.engine", "format_version": 1, "preprocessing": {"resize_shorter_side": "256"}}',
+        'key "preprocessing.resize_shorter_side" must be a positive integer or null, got "256"',
+    ),
+    (
+        '{"format": "nat-export.engine", "format_version": 1, "preprocessing": {"resize_shorter_side": 0}}',
+        'key "preprocessing.resize_shorter_side" must be a positive integer',
+    ),
+    (
+        '{"format": "nat-export.engine", "format_version": 1, "preprocessing": {"mean": "imagenet"}}',
+        'key "preprocessing.mean" must be an array of 1 or 3 numbers, got "imagenet"',
+    ),
+    (
+        '{"format": "nat-export.engine", "format_version": 1, "preprocessing": {"mean": [0.5, 0.5]}}',
+        'key "preprocessing.mean" must be an array of 1 or 3 numbers, got [0.5,0.5]',
+    ),
+    (
+        '{"format": "nat-export.engine", "format_version": 1, "preprocessing": {"std": [0.2, 0, 0.2]}}',
+        'key "preprocessing.std" must be an array of 1 or 3 positive numbers',
+    ),
+    (
+        '{"format": "nat-export.engine", "format_version": 1, "preprocessing": {"mean": null}}',
+        'key "preprocessing.mean" must be an array of 1 or 3 numbers, got null',
+    ),
+    (
+        '{"format": "nat-export.engine", "format_version": 1, "preprocessing": {"interpolation": "bilinear"}}',
+        'key "preprocessing.interpolation" must be "bicubic"',
+    ),
+    (
+        '{"format": "nat-export.engine", "format_version": 1, "preprocessing": {"scale": 1}}',
+        'key "preprocessing.scale" must be 1/255',
+    ),
+    (
+        '{"format": "nat-export.engine", "format_version": 1, "labels": {"0": "cat"}}',
+        'key "labels" must be an array of strings, got {"0":"cat"}',
+    ),
+    (
+        '{"format": "nat-export.engine", "format_version": 1, "labels": ["cat", 7, "dog"]}',
+        'key "labels[1]" must be a string, got 7',
+    ),
+]
+
+
+@pytest.mark.parametrize("text,expected", BAD_SIDECARS, ids=[e for _, e in BAD_SIDECARS])
+def test_bad_sidecar_is_one_error_line(sample_binary, tmp_path, text, expected):
+    ppm = _random_ppm(tmp_path / "x.ppm", (64, 64))
+    sidecar = _write(tmp_path / "m.engine.json", text)
+    out = tmp_path / "x.f32"
+    r = _dump(sample_binary, ppm, out, (64, 64), sidecar)
+    assert r.returncode == 1 and r.stdout == "", r.stdout
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith(f"nat_infer: error: sidecar {sidecar}"), r.stderr
+    assert expected in r.stderr, r.stderr
+    assert not out.exists()  # nothing written
+    # The same error when the sidecar is ENGINE.json beside an engine: before the GPU and TensorRT.
+    (tmp_path / "m.engine").write_bytes(b"x")
+    r2 = subprocess.run(
+        [str(sample_binary), str(tmp_path / "m.engine"), str(ppm)], check=False, capture_output=True, text=True
+    )
+    assert (r2.returncode, r2.stderr) == (1, r.stderr)
+
+
+def test_valid_sidecar_beside_engine_goes_on_to_the_gpu_check(sample_binary, tmp_path):
+    from nat_export.tensorrt import cuda_device_count
+
+    if cuda_device_count() > 0:
+        pytest.skip("a GPU is present: the sample would go on to TensorRT")
+    sidecar = _decoy_sidecar(tmp_path)
+    engine = tmp_path / "decoy.engine"
+    engine.write_bytes(b"x")
+    ppm = _random_ppm(tmp_path / "x.ppm", (64, 64))
+    r = subprocess.run([str(sample_binary), str(engine), str(ppm)], check=False, capture_output=True, text=True)
+    assert r.returncode == 1 and "no CUDA GPU is usable" in r.stderr and sidecar.is_file()
+
+
+# ---------------------------------------------------------------- finding nlohmann/json
+
+
+def test_cmake_finds_nlohmann_json_by_its_package_config(tmp_path):
+    """find_package(nlohmann_json) (as Debian's nlohmann-json3-dev installs it): a config beside the PyPI headers."""
+    trt_args = _trt_cmake_args()
+    json_inc = _json_include()
+    if json_inc is None:
+        pytest.skip("needs nlohmann-json (pip install '.[test]')")
+    cfg_dir = tmp_path / "share" / "cmake" / "nlohmann_json"
+    cfg_dir.mkdir(parents=True)
+    (cfg_dir / "nlohmann_jsonConfig.cmake").write_text(
+        "if(NOT TARGET nlohmann_json::nlohmann_json)\n"
+        "  add_library(nlohmann_json::nlohmann_json INTERFACE IMPORTED)\n"
+        f'  set_target_properties(nlohmann_json::nlohmann_json PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "{json_inc}")\n'
+        "endif()\n"
+    )
+    (cfg_dir / "nlohmann_jsonConfigVersion.cmake").write_text(
+        'set(PACKAGE_VERSION "3.12.0")\n'
+        "if(PACKAGE_FIND_VERSION VERSION_GREATER PACKAGE_VERSION)\n  set(PACKAGE_VERSION_COMPATIBLE FALSE)\n"
+        "else()\n  set(PACKAGE_VERSION_COMPATIBLE TRUE)\nendif()\n"
+    )
+    cfg = _configure(tmp_path / "build", *trt_args, f"-Dnlohmann_json_DIR={cfg_dir}")
+    assert cfg.returncode == 0, cfg.stdout + cfg.stderr
+    assert f"nlohmann/json from {cfg_dir} (3.12.0)" in cfg.stdout
+
+
+def test_cmake_says_how_to_get_nlohmann_json(tmp_path):
+    trt_args = _trt_cmake_args()
+    cfg = _configure(tmp_path / "build", *trt_args)
+    if cfg.returncode == 0:
+        pytest.skip("nlohmann/json is installed on this machine: " + cfg.stdout.split("nlohmann/json from ")[-1][:80])
+    assert "nlohmann/json not found" in cfg.stderr
+    assert "nlohmann-json3-dev" in cfg.stderr and "pip install nlohmann-json==3.12.0" in cfg.stderr
+    assert "NLOHMANN_JSON_INCLUDE_DIR" in cfg.stderr
+
+
+def test_cmake_rejects_a_wrong_include_dir(tmp_path):
+    trt_args = _trt_cmake_args()
+    cfg = _configure(tmp_path / "build", *trt_args, f"-DNLOHMANN_JSON_INCLUDE_DIR={tmp_path}")
+    assert cfg.returncode != 0 and "has no nlohmann/json.hpp" in cfg.stderr

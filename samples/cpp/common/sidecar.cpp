@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <cstring>
 #include <utility>
 
@@ -18,44 +21,71 @@ constexpr int kFormatVersion = 1;
 
 // A short one-line rendering of a JSON value for error messages.
 std::string show(const json& v) {
-  std::string s = v.dump();
-  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+  std::string s = v.dump();  // one line: control characters in strings are escaped
+  if (s.size() <= 60) return s;
+  size_t n = 57;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // not inside a UTF-8 sequence
+  return s.substr(0, n) + "...";
 }
 
 class Checker {
  public:
   explicit Checker(std::string path) : path_(std::move(path)) {}
 
+  [[noreturn]] void missing(const std::string& key, const char* hint = "") const {
+    fail("sidecar " + path_ + ": key \"" + key + "\" is missing" + hint);
+  }
+
   [[noreturn]] void bad(const std::string& key, const std::string& expected, const json& got) const {
     fail("sidecar " + path_ + ": key \"" + key + "\" must be " + expected + ", got " + show(got));
   }
 
-  // obj[name], which must be there.
-  const json& required(const json& obj, const std::string& prefix, const char* name, const char* hint = "") const {
-    auto it = obj.find(name);
-    if (it == obj.end()) fail("sidecar " + path_ + ": key \"" + prefix + name + "\" is missing" + hint);
-    return *it;
-  }
+  // A finite number.
+  static bool finite(const json& v) { return v.is_number() && std::isfinite(v.get<double>()); }
 
-  // obj[name], or nullptr when it is absent or null.
-  static const json* optional(const json& obj, const char* name) {
-    auto it = obj.find(name);
-    return it == obj.end() || it->is_null() ? nullptr : &*it;
-  }
-
-  // An array of 3 numbers (all > 0 when `positive`).
-  void threeNumbers(const json& v, const std::string& key, bool positive, float out[3]) const {
-    const char* expected = positive ? "an array of 3 positive numbers" : "an array of 3 numbers";
-    if (!v.is_array() || v.size() != 3) bad(key, expected, v);
-    for (size_t i = 0; i < 3; ++i) {
-      if (!v[i].is_number() || (positive && !(v[i].get<double>() > 0.0))) bad(key, expected, v);
-      out[i] = v[i].get<float>();
+  // `v` as mean or std: 1 or 3 finite numbers (all > 0 when `positive`); one number applies to all channels.
+  void channels(const json& v, const std::string& key, bool positive, float out[3]) const {
+    const char* expected = positive ? "an array of 1 or 3 positive numbers" : "an array of 1 or 3 numbers";
+    if (!v.is_array() || (v.size() != 1 && v.size() != 3)) bad(key, expected, v);
+    for (size_t c = 0; c < 3; ++c) {
+      const json& x = v[v.size() == 1 ? 0 : c];
+      if (!finite(x) || (positive && !(x.get<double>() > 0.0))) bad(key, expected, v);
+      out[c] = x.get<float>();
     }
   }
 
  private:
   std::string path_;
 };
+
+// obj[name], or nullptr when absent.
+const json* find(const json& obj, const char* name) {
+  auto it = obj.find(name);
+  return it == obj.end() ? nullptr : &*it;
+}
+
+Preprocessing readPreprocessing(const json& pp, const Checker& check) {
+  Preprocessing out;
+  if (!pp.is_object()) check.bad("preprocessing", "an object", pp);
+  if (const json* v = find(pp, "resize_shorter_side"); v && !v->is_null()) {
+    const bool integral = Checker::finite(*v) && v->get<double>() == std::floor(v->get<double>());
+    if (!integral || v->get<double>() < 1 || v->get<double>() > 1e6)
+      check.bad("preprocessing.resize_shorter_side", "a positive integer or null", *v);
+    out.resizeShorterSide = static_cast<int>(v->get<double>());
+  }
+  if (const json* v = find(pp, "mean")) check.channels(*v, "preprocessing.mean", false, out.mean);
+  if (const json* v = find(pp, "std")) check.channels(*v, "preprocessing.std", true, out.std);
+  if (const json* v = find(pp, "interpolation")) {
+    std::string s = v->is_string() ? v->get<std::string>() : "";
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (s != "bicubic") check.bad("preprocessing.interpolation", "\"bicubic\" (the filter this sample implements)", *v);
+  }
+  if (const json* v = find(pp, "scale")) {
+    if (!Checker::finite(*v) || std::fabs(v->get<double>() * 255.0 - 1.0) > 1e-6)
+      check.bad("preprocessing.scale", "1/255 (the scale this sample implements)", *v);
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -69,28 +99,20 @@ Sidecar readSidecar(const std::string& path) {
     const char* msg = std::strstr(e.what(), "] ");
     fail("sidecar " + path + " is not valid JSON (" + (msg ? msg + 2 : e.what()) + ")");
   }
-  Checker check(path);
   if (!doc.is_object()) fail("sidecar " + path + ": the top level must be a JSON object, got " + doc.type_name());
+  const Checker check(path);
 
-  const json& format = check.required(doc, "", "format", "; is this the ENGINE.json `nat-export trt` writes?");
-  if (format != kFormat) check.bad("format", std::string("\"") + kFormat + "\"", format);
-  const json& version = check.required(doc, "", "format_version");
-  if (version != kFormatVersion) check.bad("format_version", std::to_string(kFormatVersion), version);
+  const json* format = find(doc, "format");
+  if (!format) check.missing("format", " (not an ENGINE.json written by `nat-export trt`?)");
+  if (*format != kFormat) check.bad("format", std::string("\"") + kFormat + "\"", *format);
+  const json* version = find(doc, "format_version");
+  if (!version) check.missing("format_version");
+  if (*version != kFormatVersion) check.bad("format_version", std::to_string(kFormatVersion), *version);
 
   Sidecar out;
-  if (const json* pp = Checker::optional(doc, "preprocessing")) {
-    if (!pp->is_object()) check.bad("preprocessing", "an object", *pp);
-    const json& rss = check.required(*pp, "preprocessing.", "resize_shorter_side");
-    if (!rss.is_null()) {
-      if (!rss.is_number_integer() || rss.get<long long>() <= 0 || rss.get<long long>() > 1 << 20)
-        check.bad("preprocessing.resize_shorter_side", "a positive integer or null", rss);
-      out.preprocessing.resizeShorterSide = rss.get<int>();
-    }
-    check.threeNumbers(check.required(*pp, "preprocessing.", "mean"), "preprocessing.mean", false,
-                       out.preprocessing.mean);
-    check.threeNumbers(check.required(*pp, "preprocessing.", "std"), "preprocessing.std", true, out.preprocessing.std);
-  }
-  if (const json* labels = Checker::optional(doc, "labels")) {
+  if (const json* pp = find(doc, "preprocessing"); pp && !pp->is_null())
+    out.preprocessing = readPreprocessing(*pp, check);
+  if (const json* labels = find(doc, "labels"); labels && !labels->is_null()) {
     if (!labels->is_array()) check.bad("labels", "an array of strings", *labels);
     out.labels.reserve(labels->size());
     for (size_t i = 0; i < labels->size(); ++i) {

@@ -1,14 +1,16 @@
-// The engine's sidecar ENGINE.json, as `nat-export trt` writes it (nat_export/runtime/trt_build.py
-// make_sidecar; docs/tensorrt.md "Sidecar"). The sample reads three things from it: the format, the
-// preprocessing recipe and the labels. It is parsed as JSON (nlohmann/json) and checked strictly: a
-// missing or ill-typed key is one error naming the key.
+// The engine's sidecar ENGINE.json, as `nat-export trt` writes it (docs/tensorrt.md "Sidecar"). The
+// sample reads the format, the preprocessing recipe and the labels. The file is parsed as JSON
+// (nlohmann/json), keys are looked up where the format puts them, and each is checked: a missing or
+// ill-typed key is one error naming it ("sidecar PATH: key "preprocessing.mean" must be ...").
 //
-//   "format": "nat-export.engine", "format_version": 1           required
-//   "preprocessing": {"resize_shorter_side": int > 0 | null,     optional (absent or null: the ImageNet
-//                     "mean": [3 numbers], "std": [3 numbers > 0]} recipe); its three keys are required
-//   "labels": ["...", ...]                                         optional (absent or null: class indices)
+//   "format": "nat-export.engine", "format_version": 1   required
+//   "preprocessing": {...}                                 optional; absent or null: the ImageNet recipe
+//       "resize_shorter_side": integer >= 1               optional; absent or null: round(min(H, W) / 0.875)
+//       "mean", "std": [1 or 3 numbers] (std > 0)          optional; absent: ImageNet's
+//       "interpolation": "bicubic", "scale": 1/255         optional; the only values this sample implements
+//   "labels": ["...", ...]                                 optional; absent or null: class indices
 //
-// Other keys are not read (and not checked).
+// The crop is the engine's input size (--resolution with --dump-input); other keys are not read.
 #pragma once
 
 #include <string>
