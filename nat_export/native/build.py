@@ -204,6 +204,7 @@ def build_plugins(
     ort_include: str | None = None,
     cuda_archs: str | None = None,
     fetch_ort_headers: bool = False,
+    build_tests: bool = False,
     jobs: int | None = None,
     verbose: bool = False,
 ) -> dict[str, Path]:
@@ -212,6 +213,8 @@ def build_plugins(
     Keys: 'ort', 'trt', 'trt_autoreg' -- only the ones built (an adapter builds when its
     headers are found). The libraries land in `out_dir` (default ``$NAT_EXPORT_PLUGIN_DIR``
     or ``~/.cache/nat-export/plugins``), the CMake build tree in ``out_dir/build``.
+    `build_tests` also builds the test libraries and programs (CMake ``NATX_BUILD_TESTS``) into
+    the build tree; ``tests/native`` needs them, users do not.
     """
     src = plugins_source_dir()
     if not (src / "CMakeLists.txt").is_file():
@@ -248,6 +251,7 @@ def build_plugins(
         f"-DNATX_TRT_INCLUDE_DIR={trt_dir or ''}",
         f"-DNATX_ORT_INCLUDE_DIR={ort_dir or ''}",
         f"-DCMAKE_CUDA_ARCHITECTURES={cuda_archs or DEFAULT_CUDA_ARCHS}",
+        f"-DNATX_BUILD_TESTS={'ON' if build_tests else 'OFF'}",
     ]
     nvcc = _cuda_compiler()
     if nvcc:
@@ -302,6 +306,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="ONNX Runtime include folder (default: ORT_INCLUDE_DIR, ONNXRUNTIME_ROOT, system, cache)")
     parser.add_argument("--fetch-ort-headers", action="store_true",
                         help="download the ONNX Runtime headers from Debian (libonnxruntime-dev) if none are found")
+    parser.add_argument("--build-tests", action="store_true",
+                        help="also build the test libraries and programs into <out-dir>/build (for tests/native)")
     parser.add_argument("--cuda-archs", default=None,
                         help=f"CUDA architectures, e.g. '86' or '80;90' (default: {DEFAULT_CUDA_ARCHS})")
     parser.add_argument("-j", "--jobs", type=int, default=None, help="parallel build jobs (default: CPU count)")
@@ -324,6 +330,7 @@ def run(args: argparse.Namespace) -> int:
                 ort_include=getattr(args, "ort_include", None),
                 cuda_archs=getattr(args, "cuda_archs", None),
                 fetch_ort_headers=getattr(args, "fetch_ort_headers", False),
+                build_tests=getattr(args, "build_tests", False),
                 jobs=getattr(args, "jobs", None),
                 verbose=getattr(args, "verbose", False),
             )

@@ -1,13 +1,69 @@
-// Plain C entry point to the CPU kernel, for tests (ctypes) only: libnatx_cpu_capi.so,
-// left in the build tree, not installed next to the plugins.
+// Plain C entry points to the kernel core, for tests (ctypes) only: libnatx_cpu_capi.so,
+// left in the build tree (NATX_BUILD_TESTS), not installed next to the plugins.
+//
+// Every function returns nullptr when the input is accepted, else the one-line message of the
+// rule it breaks; the message lives in thread-local storage until the thread's next call.
+#include <cstdint>
+#include <string>
+#include <utility>
+
 #include "na_cpu.h"
 #include "na_params.h"
 
-extern "C" __attribute__((visibility("default"))) const char* natx_na2d_forward_cpu(
-    int B, int H, int W, int heads, int D, int Kh, int Kw, int dh, int dw, float scale, const float* qkv,
-    const float* rpb, float* out, int num_threads) {
+#define NATX_CAPI extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+const char* result(std::string msg) {
+  thread_local std::string last;
+  if (msg.empty()) return nullptr;
+  last = std::move(msg);
+  return last.c_str();
+}
+
+}  // namespace
+
+NATX_CAPI const char* natx_na2d_forward_cpu(int B, int H, int W, int heads, int D, int Kh, int Kw, int dh, int dw,
+                                            float scale, const float* qkv, const float* rpb, float* out,
+                                            int num_threads) {
   natx::NAParams p{B, H, W, heads, D, Kh, Kw, dh, dw, scale, rpb != nullptr};
-  if (const char* msg = natx::na_validate(p)) return msg;
+  std::string err = natx::na_validate(p);
+  if (!err.empty()) return result(std::move(err));
   natx::na2d_forward_cpu(p, qkv, rpb, out, num_threads);
   return nullptr;
+}
+
+// The op's attribute rules (natx::na_check_attrs), as the TensorRT plugin and the ONNX Runtime op
+// apply them. `which`: 0 all four in order, 1 num_heads, 2 kernel_size, 3 dilation, 4 scale.
+NATX_CAPI const char* natx_na_check_attrs(int which, int64_t num_heads, int64_t kh, int64_t kw, int64_t dh, int64_t dw,
+                                          float scale) {
+  switch (which) {
+    case 0: return result(natx::na_check_attrs(num_heads, kh, kw, dh, dw, scale));
+    case 1: return result(natx::na_check_num_heads(num_heads));
+    case 2: return result(natx::na_check_kernel_size(kh, kw));
+    case 3: return result(natx::na_check_dilation(dh, dw));
+    case 4: return result(natx::na_check_scale(scale));
+    default: return result("natx_na_check_attrs: which must be 0..4, got " + std::to_string(which));
+  }
+}
+
+// The shape rules: qkv dims (rank 4) and rpb dims (rank 3) for given attributes; a dim < 0 is unknown.
+NATX_CAPI const char* natx_na_check_qkv_dims(const int64_t* dims, int rank, int64_t num_heads, int64_t kh, int64_t kw,
+                                             int64_t dh, int64_t dw) {
+  return result(natx::na_check_qkv_dims(dims, rank, num_heads, kh, kw, dh, dw));
+}
+
+NATX_CAPI const char* natx_na_check_rpb_dims(const int64_t* dims, int rank, int64_t num_heads, int64_t kh,
+                                             int64_t kw) {
+  return result(natx::na_check_rpb_dims(dims, rank, num_heads, kh, kw));
+}
+
+// The limits the rules use: 0 num_heads, 1 kernel_size, 2 dilation; -1 otherwise.
+NATX_CAPI int64_t natx_na_limit(int which) {
+  switch (which) {
+    case 0: return natx::kNAMaxNumHeads;
+    case 1: return natx::kNAMaxKernelSize;
+    case 2: return natx::kNAMaxDilation;
+    default: return -1;
+  }
 }

@@ -108,7 +108,7 @@ cudaError_t dispatch(const NAParams& p, const void* qkv, const void* rpb, void* 
 
 cudaError_t na2d_forward_cuda(const NAParams& p, NADType dtype, const void* qkv, const void* rpb, void* out,
                               cudaStream_t stream) {
-  if (na_validate(p) != nullptr) return cudaErrorInvalidValue;
+  if (!na_validate(p).empty()) return cudaErrorInvalidValue;
   if (p.D > kNAMaxHeadDimCuda) return cudaErrorInvalidValue;
   if (p.B == 0) return cudaSuccess;
   if (qkv == nullptr || out == nullptr || (p.has_rpb && rpb == nullptr)) return cudaErrorInvalidValue;

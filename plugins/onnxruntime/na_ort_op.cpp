@@ -71,26 +71,25 @@ struct NAKernel {
     } catch (const Ort::Exception&) {
       throw BadInput{"missing int attribute 'num_heads'"};
     }
-    if (nh < 1 || nh > (1 << 20)) throw BadInput{"num_heads must be >= 1, got " + std::to_string(nh)};
-    heads = static_cast<int>(nh);
+    // The rules are the kernel core's (na_params.h), the same the TensorRT plugin applies.
+    std::string err = natx::na_check_num_heads(nh);
     const auto k = pair_attr(info, "kernel_size", 0, true);
     const auto d = pair_attr(info, "dilation", 1, false);
-    for (int64_t v : k)
-      if (v < 1 || v % 2 == 0 || v > 4095)
-        throw BadInput{"kernel_size must be odd and >= 1, got " + ints_str(k)};
-    for (int64_t v : d)
-      if (v < 1 || v > 4095) throw BadInput{"dilation must be >= 1, got " + ints_str(d)};
-    Kh = static_cast<int>(k[0]);
-    Kw = static_cast<int>(k[1]);
-    dh = static_cast<int>(d[0]);
-    dw = static_cast<int>(d[1]);
+    if (err.empty()) err = natx::na_check_kernel_size(k[0], k[1]);
+    if (err.empty()) err = natx::na_check_dilation(d[0], d[1]);
     try {
       scale = info.GetAttribute<float>("scale");
       has_scale = true;
     } catch (const Ort::Exception&) {
       has_scale = false;  // default D^-0.5, known at compute time
     }
-    if (has_scale && !std::isfinite(scale)) throw BadInput{"scale must be finite"};
+    if (err.empty() && has_scale) err = natx::na_check_scale(scale);
+    if (!err.empty()) throw BadInput{err};
+    heads = static_cast<int>(nh);
+    Kh = static_cast<int>(k[0]);
+    Kw = static_cast<int>(k[1]);
+    dh = static_cast<int>(d[0]);
+    dw = static_cast<int>(d[1]);
   }
 
   OrtStatusPtr ComputeV2(OrtKernelContext* raw) {
@@ -109,13 +108,11 @@ struct NAKernel {
     Ort::KernelContext ctx(raw);
     const Ort::ConstValue qkv = ctx.GetInput(0);
     const std::vector<int64_t> shape = qkv.GetTensorTypeAndShapeInfo().GetShape();
-    if (shape.size() != 4) return error("qkv must be [B, H, W, 3*num_heads*head_dim], got shape " + ints_str(shape));
+    std::string err = natx::na_check_qkv_dims(shape.data(), static_cast<int>(shape.size()), heads, Kh, Kw, dh, dw);
+    if (!err.empty()) return error(err);
+    for (int i = 0; i < 4; ++i)
+      if (shape[i] > INT32_MAX) return error("qkv dims above 2^31-1 are not supported, got " + ints_str(shape));
     const int64_t last = shape[3];
-    if (last <= 0 || last % (3LL * heads) != 0)
-      return error("qkv last axis (" + std::to_string(last) + ") must be 3*num_heads*head_dim with num_heads=" +
-                   std::to_string(heads));
-    for (int i = 0; i < 3; ++i)
-      if (shape[i] < 0 || shape[i] > INT32_MAX) return error("qkv shape out of range: " + ints_str(shape));
 
     natx::NAParams p{};
     p.B = static_cast<int>(shape[0]);
@@ -133,13 +130,11 @@ struct NAKernel {
     p.has_rpb = rpb != nullptr;
     if (p.has_rpb) {
       const std::vector<int64_t> rs = rpb.GetTensorTypeAndShapeInfo().GetShape();
-      const std::vector<int64_t> want = {heads, 2LL * Kh - 1, 2LL * Kw - 1};
-      if (rs != want) return error("rpb must have shape " + ints_str(want) + " [num_heads, 2*Kh-1, 2*Kw-1], got " + ints_str(rs));
+      err = natx::na_check_rpb_dims(rs.data(), static_cast<int>(rs.size()), heads, Kh, Kw);
+      if (!err.empty()) return error(err);
     }
-    if (const char* msg = natx::na_validate(p)) {
-      return error(std::string(msg) + " (qkv shape " + ints_str(shape) + ", kernel_size [" + std::to_string(Kh) + ", " +
-                   std::to_string(Kw) + "], dilation [" + std::to_string(dh) + ", " + std::to_string(dw) + "])");
-    }
+    err = natx::na_validate(p);
+    if (!err.empty()) return error(err);
 
     const std::vector<int64_t> out_shape = {shape[0], shape[1], shape[2], static_cast<int64_t>(heads) * p.D};
     Ort::UnownedValue out = ctx.GetOutput(0, out_shape);

@@ -50,7 +50,8 @@ class NativeBuild:
 
 @pytest.fixture(scope="session")
 def native_libs(tmp_path_factory) -> NativeBuild:
-    """Builds plugins/ once per session (into $NATX_TEST_BUILD_DIR if set, else a temp dir)."""
+    """Builds plugins/ with its test targets once per session (into $NATX_TEST_BUILD_DIR if set,
+    else a temp dir)."""
     missing = _missing_tools()
     if missing:
         pytest.skip(f"native build needs {', '.join(missing)} (not found on PATH)")
@@ -58,7 +59,7 @@ def native_libs(tmp_path_factory) -> NativeBuild:
 
     env_dir = os.environ.get("NATX_TEST_BUILD_DIR")
     out = Path(env_dir) if env_dir else tmp_path_factory.mktemp("natx_plugins")
-    libs = build_plugins(out, fetch_ort_headers=True)
+    libs = build_plugins(out, fetch_ort_headers=True, build_tests=True)
     return NativeBuild(out, libs)
 
 

@@ -77,11 +77,19 @@ def test_many_threads_same_result(cpu_kernel, na_ref):
     [
         ((4, 3), (1, 1), (8, 8), "kernel_size must be odd"),
         ((3, 3), (0, 1), (8, 8), "dilation must be >= 1"),
-        ((5, 5), (2, 1), (9, 9), "H must be >= kernel_size\\*dilation"),
-        ((3, 5), (1, 2), (9, 9), "W must be >= kernel_size\\*dilation"),
+        ((5, 5), (2, 1), (9, 9), "H = 9 is smaller than kernel_size\\*dilation = 10"),
+        ((3, 5), (1, 2), (9, 9), "W = 9 is smaller than kernel_size\\*dilation = 10"),
+        ((4097, 3), (1, 1), (8, 8), "kernel_size must be <= 4095"),
     ],
 )
 def test_invalid_params_rejected(cpu_kernel, kernel_size, dilation, hw, match):
     qkv = np.zeros((1, *hw, 3 * 2 * 4), dtype=np.float32)
     with pytest.raises(ValueError, match=match):
         cpu_kernel(qkv, 2, kernel_size, dilation, 0.5)
+
+
+@pytest.mark.parametrize("scale", [0.0, -0.25, float("nan"), float("inf")])
+def test_non_positive_or_non_finite_scale_rejected(cpu_kernel, scale):
+    """The kernels run na_validate, which applies the same attribute rules as the adapters."""
+    with pytest.raises(ValueError, match="scale must be a finite number > 0"):
+        cpu_kernel(np.zeros((1, 8, 8, 24), dtype=np.float32), 2, (3, 3), (1, 1), scale)

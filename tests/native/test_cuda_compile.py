@@ -282,9 +282,11 @@ FAKE = ctypes.c_void_p(4096)  # never dereferenced: validation fails (or no devi
         (1, 16, 16, 1, 136, 3, 3, 1, 1, 0.5, 2),  # D > 128
         (1, 9, 9, 2, 8, 3, 3, 0, 1, 0.5, 0),      # dilation 0
         (1, 9, 9, 2, 8, 3, 3, 1, 1, float("nan"), 0),
+        (1, 9, 9, 2, 8, 3, 3, 1, 1, 0.0, 0),      # scale must be > 0
+        (1, 9, 9, 0, 8, 3, 3, 1, 1, 0.5, 0),      # no heads
         (1, 9, 9, 2, 8, 3, 3, 1, 1, 0.5, 7),      # unknown dtype
     ],
-    ids=["even-kernel", "H<K*d", "W<K*d", "D>128", "dilation0", "nan-scale", "dtype"],
+    ids=["even-kernel", "H<K*d", "W<K*d", "D>128", "dilation0", "nan-scale", "zero-scale", "heads0", "dtype"],
 )
 def test_launcher_refuses_invalid_params(cuda_launcher, args):
     fn, name = cuda_launcher

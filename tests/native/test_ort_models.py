@@ -6,7 +6,7 @@ import pytest
 
 from nat_export.export import ExportOptions, export_onnx
 from nat_export.models import load_model
-from nat_export.runtime.ort import make_session, run_session
+from nat_export.ort import make_session, run_session
 from nat_export.validate import validate
 
 from ..conftest import FIXTURES, MICRO, micro_config_path, micro_io, micro_meta
@@ -40,6 +40,6 @@ def test_validate_uses_the_op_library(tmp_path, ort_lib):
     loaded = load_model(from_pretrained=str(FIXTURES / "dinat_micro" / "hf"))
     out = tmp_path / "m.onnx"
     export_onnx(loaded, out, ExportOptions(dtype="fp16"))
-    report = validate(out, loaded.model, samples=1, ort_library=ort_lib)
+    report = validate(out, loaded.model, samples=1, ort_op_library=ort_lib)
     assert report.ok, report.to_dict()
     assert [c.backend for c in report.checks] == ["ort+na-op"]

@@ -135,10 +135,18 @@ ORT_ERRORS = (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pyb
 @pytest.mark.parametrize(
     "attrs, drop, match",
     [
-        ({"kernel_size": [4, 4]}, (), "kernel_size must be odd"),
+        ({"kernel_size": [4, 4]}, (), "kernel_size must be odd and >= 1 on both axes, got \\[4,4\\]"),
+        ({"kernel_size": [0]}, (), "kernel_size must be odd and >= 1"),
+        ({"kernel_size": [4097, 3]}, (), "kernel_size must be <= 4095 on both axes, got \\[4097,3\\]"),
         ({"kernel_size": [3, 3, 3]}, (), "must have 1 or 2 values"),
         ({"dilation": [0, 1]}, (), "dilation must be >= 1"),
+        ({"dilation": [4096]}, (), "dilation must be <= 4095"),
         ({"num_heads": 0}, (), "num_heads must be >= 1"),
+        ({"num_heads": -1}, (), "num_heads must be >= 1"),
+        ({"scale": 0.0}, (), "scale must be a finite number > 0, got 0"),
+        ({"scale": -0.5}, (), "scale must be a finite number > 0"),
+        ({"scale": float("nan")}, (), "scale must be a finite number > 0"),
+        ({"scale": float("inf")}, (), "scale must be a finite number > 0"),
         ({}, ("num_heads",), "missing int attribute 'num_heads'"),
         ({}, ("kernel_size",), "missing attribute 'kernel_size'"),
     ],
@@ -153,11 +161,12 @@ def test_bad_attributes(session, attrs, drop, match):
 @pytest.mark.parametrize(
     "shape, kernel_size, dilation, rpb_shape, match",
     [
-        ((1, 6, 12, 24), (7, 7), (1, 1), None, "H must be >= kernel_size\\*dilation"),
-        ((1, 12, 9, 24), (3, 5), (1, 2), None, "W must be >= kernel_size\\*dilation"),
-        ((1, 9, 9, 25), (3, 3), (1, 1), None, "must be 3\\*num_heads\\*head_dim"),
-        ((9, 9, 24), (3, 3), (1, 1), None, "qkv must be \\[B, H, W"),
-        ((1, 9, 9, 24), (3, 3), (1, 1), (2, 3, 3), "rpb must have shape \\[2, 5, 5\\]"),
+        ((1, 6, 12, 24), (7, 7), (1, 1), None, "H = 6 is smaller than kernel_size\\*dilation = 7 \\(pad"),
+        ((1, 12, 9, 24), (3, 5), (1, 2), None, "W = 9 is smaller than kernel_size\\*dilation = 10"),
+        ((1, 9, 9, 25), (3, 3), (1, 1), None, "qkv last dim 25 is not a positive multiple of 3\\*num_heads = 6"),
+        ((9, 9, 24), (3, 3), (1, 1), None, "qkv must be 4-D \\[B, H, W"),
+        ((1, 9, 9, 24), (3, 3), (1, 1), (2, 3, 3),
+         "rpb must be \\[num_heads, 2\\*Kh-1, 2\\*Kw-1\\] = \\[2,5,5\\], got \\[2,3,3\\]"),
     ],
 )
 def test_bad_shapes(session, shape, kernel_size, dilation, rpb_shape, match):
@@ -200,6 +209,7 @@ def test_find_library(native_libs, monkeypatch, tmp_path):
 
 def test_build_cli_arguments():
     import argparse
+    import inspect
 
     from nat_export.native import build
 
@@ -207,6 +217,10 @@ def test_build_cli_arguments():
         ["--out-dir", "/tmp/x", "--cuda-archs", "86", "--fetch-ort-headers", "-j", "3", "--json"])
     assert ns.cuda_archs == "86" and ns.fetch_ort_headers and ns.jobs == 3 and ns.json
     assert str(ns.out_dir) == "/tmp/x"
+    # Test targets are opt-in: users' builds make only the libraries.
+    assert not build.add_arguments(argparse.ArgumentParser()).parse_args([]).build_tests
+    assert build.add_arguments(argparse.ArgumentParser()).parse_args(["--build-tests"]).build_tests
+    assert inspect.signature(build.build_plugins).parameters["build_tests"].default is False
 
 
 def test_bad_explicit_headers_are_one_line_errors(tmp_path):

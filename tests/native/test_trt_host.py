@@ -3,8 +3,10 @@
 Drives the creator and every plugin method that needs no GPU, with a fake IExprBuilder
 and a recording logger: output shapes, format/type combinations, configure/onShapeChange
 checks, clone, getFieldsToSerialize round trip, invalid fields giving nullptr with a
-logged error, enqueue errors that return before any launch, and that the TensorRT 10
-registry layout the self-registering library uses matches the 10.x headers' class.
+logged error, enqueue errors that return before any launch, that the TensorRT 10
+registry layout mirrored for the self-registering library matches the 10.x headers' class,
+and that registration goes through the compiled headers' IPluginRegistry for their major
+and through the mirrored layout only for the other one.
 Links no TensorRT library.
 
 Where a CUDA GPU is present, natx_trt_gpu_test also runs enqueue() against the CPU
@@ -30,6 +32,7 @@ EXPECTED_TESTS = [
     "clone_and_serialize_round_trip",
     "logger_fallback",
     "registry_v10_layout",
+    "registry_dispatch",
 ]
 
 

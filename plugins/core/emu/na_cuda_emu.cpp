@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -204,7 +205,9 @@ extern "C" __attribute__((visibility("default"))) const char* natx_na2d_forward_
     int B, int H, int W, int heads, int D, int Kh, int Kw, int dh, int dw, float scale, int dtype, const void* qkv,
     const void* rpb, void* out, int mode) {
   natx::NAParams p{B, H, W, heads, D, Kh, Kw, dh, dw, scale, rpb != nullptr};
-  if (const char* msg = natx::na_validate(p)) return msg;
+  thread_local std::string why;  // the message returned stays valid until this thread's next call
+  why = natx::na_validate(p);
+  if (!why.empty()) return why.c_str();
   if (D > 128) return "head dim must be <= 128";
   if (B == 0) return nullptr;
   switch (dtype) {

@@ -49,9 +49,9 @@ void na2d_qkv_out(const torch::Tensor& qkv, const c10::optional<torch::Tensor>& 
   const c10::cuda::CUDAGuard guard(qkv.device());
   const cudaError_t err = natx::na2d_forward_cuda(p, dtype_of(qkv), qkv.data_ptr(), rpb_ptr, out.data_ptr(),
                                                   c10::cuda::getCurrentCUDAStream().stream());
-  const char* why = natx::na_validate(p);
-  TORCH_CHECK(err == cudaSuccess, "na2d_forward_cuda: ", cudaGetErrorString(err), why ? " (" : "", why ? why : "",
-              why ? ")" : "");
+  const std::string why = natx::na_validate(p);
+  TORCH_CHECK(err == cudaSuccess, "na2d_forward_cuda: ", cudaGetErrorString(err), why.empty() ? "" : " (", why,
+              why.empty() ? "" : ")");
 }
 
 }  // namespace

@@ -18,8 +18,7 @@
 #include <vector>
 
 #include "na_cpu.h"
-#include "na_creator.h"
-#include "na_plugin.h"
+#include "neighborhoodAttentionPlugin/naPlugin.h"
 #include "test_fields.h"
 
 using namespace nvinfer1;
@@ -114,7 +113,7 @@ bool runCase(const Case& c, DataType t, std::mt19937& rng) {
   natx::na2d_forward_cpu(p, bq.rounded.data(), c.rpb ? br.rounded.data() : nullptr, ref.data(), 0);
 
   // The plugin, as TensorRT drives it.
-  natx::trt::NACreator creator;
+  natx::trt::NAPluginCreator creator;
   natx_test::Fields f = natx_test::validFields(c.heads, c.Kh, c.Kw, c.dh, c.dw, scale);
   std::unique_ptr<IPluginV3> built(creator.createPlugin("gpu_layer", f.fc(), TensorRTPhase::kBUILD));
   const int nbIn = c.rpb ? 2 : 1;

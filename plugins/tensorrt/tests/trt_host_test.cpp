@@ -14,14 +14,13 @@
 
 #include "fake_expr_builder.h"
 #include "test_fields.h"
-#include "na_attrs.h"
-#include "na_creator.h"
-#include "na_logging.h"
-#include "na_plugin.h"
-#include "na_registry.h"
+#include "common/naLogging.h"
+#include "common/trtLibrary.h"
+#include "neighborhoodAttentionPlugin/naPlugin.h"
+#include "common/naRegistry.h"
 
 using namespace nvinfer1;
-using natx::trt::NACreator;
+using natx::trt::NAPluginCreator;
 using natx::trt::NAPlugin;
 using natx_test::FakeExprBuilder;
 using natx_test::Fields;
@@ -83,7 +82,7 @@ RecordingLogger g_log;
 Finder g_finder(&g_log);
 
 
-std::unique_ptr<NAPlugin> create(NACreator& c, const PluginFieldCollection* fc,
+std::unique_ptr<NAPlugin> create(NAPluginCreator& c, const PluginFieldCollection* fc,
                                  TensorRTPhase phase = TensorRTPhase::kBUILD) {
   return std::unique_ptr<NAPlugin>(static_cast<NAPlugin*>(c.createPlugin("na_layer", fc, phase)));
 }
@@ -127,7 +126,7 @@ IPluginV3OneCore* core(IPluginV3* p) {
 // ---------------------------------------------------------------- tests
 
 void testCreator() {
-  NACreator c;
+  NAPluginCreator c;
   CHECK(std::strcmp(c.getPluginName(), "NeighborhoodAttention2D") == 0);
   CHECK(std::strcmp(c.getPluginVersion(), "1") == 0);
   CHECK(std::strcmp(c.getPluginNamespace(), "") == 0);
@@ -153,7 +152,7 @@ void testCreator() {
 }
 
 void testCreateAndCapabilities() {
-  NACreator c;
+  NAPluginCreator c;
   Fields f = validFields(4, 7, 5, 2, 3, 0.2f);
   g_log.clear();
   auto p = create(c, f.fc());
@@ -184,7 +183,7 @@ void testCreateAndCapabilities() {
 }
 
 void testLenientButValidFields() {
-  NACreator c;
+  NAPluginCreator c;
   {
     Fields f;  // int64 ints, float64 scale, square kernel as one int, parser strings
     f.i64("num_heads", {2}).i64("kernel_size", {3}).i64("dilation", {2}).f64("scale", 0.5);
@@ -202,7 +201,7 @@ void testLenientButValidFields() {
   }
 }
 
-void expectInvalid(NACreator& c, Fields& f, const char* needle, const char* what) {
+void expectInvalid(NAPluginCreator& c, Fields& f, const char* needle, const char* what) {
   g_log.clear();
   IPluginV3* p = c.createPlugin("bad_layer", f.fc(), TensorRTPhase::kBUILD);
   g_test = std::string("invalid_fields/") + what;
@@ -213,8 +212,17 @@ void expectInvalid(NACreator& c, Fields& f, const char* needle, const char* what
   delete p;
 }
 
+void expectValid(NAPluginCreator& c, Fields& f, const char* what) {
+  g_log.clear();
+  IPluginV3* p = c.createPlugin("good_layer", f.fc(), TensorRTPhase::kBUILD);
+  g_test = std::string("invalid_fields/") + what;
+  CHECK(p != nullptr);
+  if (p == nullptr) std::printf("  logged: %s\n", g_log.last().c_str());
+  delete p;
+}
+
 void testInvalidFields() {
-  NACreator c;
+  NAPluginCreator c;
   const std::string saved = g_test;
   {
     Fields f;
@@ -264,9 +272,19 @@ void testInvalidFields() {
   }
   {
     Fields f;
-    f.i32("num_heads", {4}).i64("kernel_size", {7, 1LL << 40}).i32("dilation", {1, 1}).f32("scale", 0.1f);
-    expectInvalid(c, f, "field 'kernel_size'", "kernel_overflow");
+    f.i32("num_heads", {4}).i64("kernel_size", {7, (1LL << 40) + 1}).i32("dilation", {1, 1}).f32("scale", 0.1f);
+    expectInvalid(c, f, "kernel_size must be <= 4095 on both axes, got [7,1099511627777]", "kernel_overflow");
   }
+  {
+    Fields f;
+    f.i64("num_heads", {1LL << 40}).i32("kernel_size", {7, 7}).i32("dilation", {1, 1}).f32("scale", 0.1f);
+    expectInvalid(c, f, "num_heads must be <= 1048576", "heads_overflow");
+  }
+  // The upper limits are the core's (na_params.h), named by the message.
+  { Fields f = validFields(4, 4095, 4095, 1, 1); expectValid(c, f, "kernel_4095"); }
+  { Fields f = validFields(4, 4097, 7); expectInvalid(c, f, "kernel_size must be <= 4095", "kernel_4097"); }
+  { Fields f = validFields(4, 7, 7, 4096, 1); expectInvalid(c, f, "dilation must be <= 4095", "dilation_4096"); }
+  { Fields f = validFields((1 << 20) + 1); expectInvalid(c, f, "num_heads must be <= 1048576", "heads_2^20+1"); }
   {
     Fields f = validFields();
     f.str("plugin_version", "2");
@@ -287,7 +305,7 @@ void testInvalidFields() {
 }
 
 void testOutputDataTypes() {
-  NACreator c;
+  NAPluginCreator c;
   Fields f = validFields();
   auto p = create(c, f.fc());
   IPluginV3OneBuild* b = build(p.get());
@@ -307,7 +325,7 @@ void testOutputDataTypes() {
 }
 
 void testOutputShapes() {
-  NACreator c;
+  NAPluginCreator c;
   Fields f = validFields(4, 7, 7, 1, 1);
   auto p = create(c, f.fc());
   IPluginV3OneBuild* b = build(p.get());
@@ -378,7 +396,7 @@ void testOutputShapes() {
 }
 
 void testSupportsFormatCombination() {
-  NACreator c;
+  NAPluginCreator c;
   Fields f = validFields();
   auto p = create(c, f.fc());
   IPluginV3OneBuild* b = build(p.get());
@@ -431,7 +449,7 @@ void testSupportsFormatCombination() {
 }
 
 void testConfigureAndShapeChange() {
-  NACreator c;
+  NAPluginCreator c;
   Fields f = validFields(4, 7, 7, 2, 1);
   {
     auto p = create(c, f.fc());
@@ -503,7 +521,7 @@ void testConfigureAndShapeChange() {
 }
 
 void testEnqueueErrorsWithoutLaunching() {
-  NACreator c;
+  NAPluginCreator c;
   Fields f = validFields();
   auto p = create(c, f.fc(), TensorRTPhase::kRUNTIME);
   IPluginV3OneRuntime* r = runtime(p.get());
@@ -528,7 +546,7 @@ void testEnqueueErrorsWithoutLaunching() {
 }
 
 void testCloneAndSerializeRoundTrip() {
-  NACreator c;
+  NAPluginCreator c;
   c.setPluginNamespace("ns1");
   Fields f = validFields(6, 9, 5, 3, 2, 0.0625f);
   auto p = create(c, f.fc());
@@ -582,7 +600,7 @@ void testCloneAndSerializeRoundTrip() {
 void testLoggerFallback() {
   // With no finder and no TensorRT library loaded, errors go to stderr without crashing.
   natx::trt::setLoggerFinder(nullptr);
-  NACreator c;
+  NAPluginCreator c;
   Fields f = validFields(0);
   CHECK(c.createPlugin("stderr_layer", f.fc(), TensorRTPhase::kBUILD) == nullptr);
   CHECK(natx::trt::findLoadedTrtSymbol("getPluginRegistry") == nullptr);
@@ -640,7 +658,7 @@ void testRegistryLayouts() {
 #if NV_TENSORRT_MAJOR == 10
   RecordingRegistry10 fake;
   auto* v10 = reinterpret_cast<natx::trt::RegistryV10*>(static_cast<IPluginRegistry*>(&fake));
-  NACreator c;
+  NAPluginCreator c;
   CHECK(v10->registerCreator(c, "ns") && fake.last == "registerCreator:PLUGIN CREATOR_V3ONE:ns");
   CHECK(v10->loadLibrary("x.so") != nullptr && fake.last == "loadLibrary:x.so");
   v10->getCreator("NeighborhoodAttention2D", "1", "");
@@ -653,6 +671,47 @@ void testRegistryLayouts() {
 #else
   std::printf("  (registry layout check needs TensorRT 10.x headers; built with %d.x)\n", NV_TENSORRT_MAJOR);
 #endif
+}
+
+// A registry with the TensorRT 11 layout (the mirror's slots, implemented), for the fallback.
+class RecordingRegistry11 {
+ public:
+  std::string last;
+  virtual ~RecordingRegistry11() noexcept = default;
+  virtual void setErrorRecorder(void*) noexcept { last = "setErrorRecorder"; }
+  virtual void* getErrorRecorder() const noexcept { return nullptr; }
+  virtual bool isParentSearchEnabled() const { return false; }
+  virtual void setParentSearchEnabled(bool) { last = "setParentSearchEnabled"; }
+  virtual void* loadLibrary(const char*) noexcept { return last = "loadLibrary", nullptr; }
+  virtual void deregisterLibrary(void*) noexcept { last = "deregisterLibrary"; }
+  virtual bool registerCreator(IPluginCreatorInterface& c, const char* ns) noexcept {
+    last = std::string("registerCreator:") + c.getInterfaceInfo().kind + ":" + ns;
+    return true;
+  }
+};
+
+void testRegistryDispatch() {
+  using natx::trt::RegistryPath;
+  NAPluginCreator c;
+  RegistryPath path = RegistryPath::kNone;
+#if NV_TENSORRT_MAJOR == 10
+  // The loaded major is the compiled one: the headers' own IPluginRegistry is called.
+  RecordingRegistry10 fake10;
+  CHECK(natx::trt::registerCreatorWith(static_cast<IPluginRegistry*>(&fake10), 10, c, "ns10", &path).empty());
+  CHECK(path == RegistryPath::kCompiledHeaders && fake10.last == "registerCreator:PLUGIN CREATOR_V3ONE:ns10");
+#endif
+  // The other major: the mirrored layout.
+  RecordingRegistry11 fake11;
+  const int other = NV_TENSORRT_MAJOR == 10 ? 11 : 10;
+  if (other == 11) {
+    CHECK(natx::trt::registerCreatorWith(&fake11, 11, c, "ns11", &path).empty());
+    CHECK(path == RegistryPath::kMirroredV11 && fake11.last == "registerCreator:PLUGIN CREATOR_V3ONE:ns11");
+  }
+  // Unsupported majors and a null registry are refused with a message, nothing is called.
+  std::string err = natx::trt::registerCreatorWith(&fake11, 9, c, "", &path);
+  CHECK(err.find("the loaded TensorRT is version 9") != std::string::npos && path == RegistryPath::kNone);
+  err = natx::trt::registerCreatorWith(nullptr, NV_TENSORRT_MAJOR, c, "", &path);
+  CHECK(err.find("returned null") != std::string::npos && path == RegistryPath::kNone);
 }
 
 struct Test {
@@ -678,6 +737,7 @@ int main() {
       {"clone_and_serialize_round_trip", testCloneAndSerializeRoundTrip},
       {"logger_fallback", testLoggerFallback},
       {"registry_v10_layout", testRegistryLayouts},
+      {"registry_dispatch", testRegistryDispatch},
   };
   int failedTests = 0;
   for (const Test& t : tests) {

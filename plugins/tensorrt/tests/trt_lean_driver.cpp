@@ -15,7 +15,7 @@
 #include <memory>
 #include <string>
 
-#include "na_registry.h"
+#include "common/naRegistry.h"
 #include "test_fields.h"
 
 using namespace nvinfer1;

@@ -1,4 +1,4 @@
-// Entry points of the two plugin libraries (one source, compiled twice):
+// Entry points of the two plugin libraries (this one source, compiled twice):
 //
 // libnat_export_trt.so (default): exports `getCreators` and `setLoggerFinder`, the
 //   symbols IPluginRegistry::loadLibrary looks up. For trtexec --dynamicPlugins,
@@ -11,18 +11,19 @@
 //   polygraphy --plugins, ONNX Runtime's TensorRT EP (trt_extra_plugin_lib_paths).
 //   It exports `setLoggerFinder` only, never `getCreators`: passing it to loadLibrary
 //   would register the creator twice.
+//
+// exports.map (a linker version script) keeps every other symbol local.
 #include <NvInferRuntime.h>
 
 #include <cstdint>
+#include <string>
 
-#include "na_creator.h"
-#include "na_logging.h"
+#include "common/naLogging.h"
+#include "neighborhoodAttentionPlugin/naPlugin.h"
 
 #define NATX_TRT_EXPORT extern "C" __attribute__((visibility("default")))
 
-NATX_TRT_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept {
-  natx::trt::setLoggerFinder(finder);
-}
+NATX_TRT_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept { natx::trt::setLoggerFinder(finder); }
 
 #ifndef NATX_TRT_AUTOREG
 
@@ -35,20 +36,22 @@ NATX_TRT_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& n
 
 #else  // NATX_TRT_AUTOREG
 
-#include "na_registry.h"
+#include "common/naRegistry.h"
 
 namespace {
 
 struct AutoRegister {
   AutoRegister() noexcept {
-    natx::trt::NACreator* creator = natx::trt::theCreator();
+    natx::trt::NAPluginCreator* creator = natx::trt::theCreator();
     if (creator == nullptr) return;  // already logged
-    const std::string err = natx::trt::registerWithLoadedTrt(*creator, creator->getPluginNamespace());
+    natx::trt::RegistryPath path = natx::trt::RegistryPath::kNone;
+    const std::string err = natx::trt::registerWithLoadedTrt(*creator, creator->getPluginNamespace(), &path);
     if (!err.empty()) {
       natx::trt::logError("libnat_export_trt_autoreg.so: not registered: " + err);
     } else {
       natx::trt::logVerbose("registered creator NeighborhoodAttention2D version 1 in namespace '" +
-                            std::string(creator->getPluginNamespace()) + "'");
+                            std::string(creator->getPluginNamespace()) + "' through " +
+                            natx::trt::registryPathName(path));
     }
   }
 };

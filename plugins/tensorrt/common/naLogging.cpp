@@ -1,10 +1,9 @@
-#include "na_logging.h"
-
-#include <dlfcn.h>
+#include "common/naLogging.h"
 
 #include <atomic>
 #include <cstdio>
-#include <cstring>
+
+#include "common/trtLibrary.h"
 
 namespace natx {
 namespace trt {
@@ -23,42 +22,13 @@ const char* severityName(nvinfer1::ILogger::Severity s) {
   }
 }
 
+// The process's global TensorRT logger (the headers' `getLogger`, looked up in the loaded library).
 nvinfer1::ILogger* globalLogger() noexcept {
-  using GetLoggerFn = nvinfer1::ILogger* (*)();
+  using GetLoggerFn = decltype(&::getLogger);
   auto fn = reinterpret_cast<GetLoggerFn>(findLoadedTrtSymbol("getLogger"));
   return fn ? fn() : nullptr;
 }
 }  // namespace
-
-const char* const kTrtSonames[] = {"libnvinfer.so.11", "libnvinfer.so.10", "libnvinfer_lean.so.11",
-                                   "libnvinfer_lean.so.10", nullptr};
-
-void* findLoadedTrtSymbol(const char* name) noexcept {
-  for (const char* const* so = kTrtSonames; *so != nullptr; ++so) {
-    // RTLD_NOLOAD: only a library that is already loaded (globally, or locally as by
-    // Python's tensorrt module) is returned; nothing new is loaded.
-    void* h = dlopen(*so, RTLD_LAZY | RTLD_NOLOAD);
-    if (h == nullptr) continue;
-    void* sym = dlsym(h, name);
-    dlclose(h);  // drops the reference RTLD_NOLOAD added; the library stays loaded
-    if (sym != nullptr) return sym;
-  }
-  // Another soname (a custom TensorRT build): accept a global symbol only when it lives in
-  // a library whose file name says nvinfer, so a generic name like getLogger cannot bind
-  // to some unrelated library.
-  if (void* anchor = dlsym(RTLD_DEFAULT, "getPluginRegistry")) {
-    Dl_info info{};
-    if (dladdr(anchor, &info) != 0 && info.dli_fname != nullptr && std::strstr(info.dli_fname, "nvinfer") != nullptr) {
-      void* h = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
-      if (h != nullptr) {
-        void* sym = dlsym(h, name);
-        dlclose(h);
-        return sym;
-      }
-    }
-  }
-  return nullptr;
-}
 
 void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept { g_finder.store(finder); }
 

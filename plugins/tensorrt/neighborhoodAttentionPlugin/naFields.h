@@ -1,5 +1,6 @@
-// Attributes of the NeighborhoodAttention2D plugin (op contract version 1) and their
-// (de)serialization as TensorRT PluginFields. No CUDA here.
+// Fields of the NeighborhoodAttention2D plugin (op contract version 1): the attributes as
+// TensorRT PluginFields, parsed and serialized. The rules the values must follow are the
+// kernel core's (plugins/core/na_params.h); nothing here restates them. No CUDA here.
 #pragma once
 
 #include <NvInferRuntime.h>
@@ -34,11 +35,12 @@ struct NAAttrs {
   int32_t num_inputs = 0;  // 0: not known yet; else 1 or 2
 };
 
-// Returns "" when the attributes are valid, else a one-line message naming the problem.
+// natx::na_check_attrs on `a`: "" when the attributes are valid, else a one-line message
+// naming the rule broken.
 std::string validateAttrs(const NAAttrs& a);
 
 // Parses a field collection into `out`. Returns "" on success, else a one-line message
-// (missing field, wrong type or length, invalid value). Unknown fields are ignored and
+// (missing field, wrong type or length, or the rule of na_check_attrs a value breaks). Unknown fields are ignored and
 // listed in `ignored` (comma-separated) when it is non-null.
 std::string parseFields(const nvinfer1::PluginFieldCollection* fc, NAAttrs& out, std::string* ignored = nullptr);
 

@@ -1,4 +1,5 @@
-// NeighborhoodAttention2D TensorRT plugin (IPluginV3: core, build and runtime capabilities).
+// NeighborhoodAttention2D TensorRT plugin (IPluginV3: core, build and runtime capabilities)
+// and its creator (IPluginCreatorV3One).
 //
 // Inputs: qkv [B, H, W, 3*heads*D] and optionally rpb [heads, 2Kh-1, 2Kw-1], one data
 // type (float32, float16 or bfloat16), linear format. Output [B, H, W, heads*D], same
@@ -10,9 +11,10 @@
 #include <NvInferRuntime.h>
 
 #include <string>
+#include <vector>
 
-#include "na_attrs.h"
 #include "na_params.h"
+#include "neighborhoodAttentionPlugin/naFields.h"
 
 namespace natx {
 namespace trt {
@@ -20,7 +22,9 @@ namespace trt {
 // Builds the kernel parameters for concrete input descriptors. Returns "" or a message.
 std::string makeParams(const NAAttrs& a, const nvinfer1::PluginTensorDesc* in, int32_t nbInputs, NAParams& p);
 
-// Checks the (possibly partly unknown, -1) build-time dims of the inputs. Returns "" or a message.
+// Checks the (possibly partly unknown, -1) build-time dims of the inputs with the core's shape
+// rules (na_check_qkv_dims, na_check_rpb_dims) and the CUDA kernel's head-dim limit.
+// Returns "" or a message.
 std::string checkBuildDims(const NAAttrs& a, const nvinfer1::Dims* inDims, int32_t nbInputs);
 
 // DataType -> kernel dtype; false for unsupported types.
@@ -79,6 +83,39 @@ class NAPlugin final : public nvinfer1::IPluginV3,
   std::string metadata_;
   FieldStore fields_;
 };
+
+// Environment variable read when a creator is constructed: the plugin namespace
+// (default ""), for users who load the library through loadLibrary / trtexec and
+// cannot call setPluginNamespace().
+constexpr const char* kNamespaceEnv = "NATX_TRT_PLUGIN_NAMESPACE";
+
+class NAPluginCreator final : public nvinfer1::IPluginCreatorV3One {
+ public:
+  NAPluginCreator();
+  ~NAPluginCreator() override = default;
+
+  // Build phase: fields from the network (ONNX attributes). Runtime phase: the fields the
+  // plugin returned from getFieldsToSerialize(). nullptr (with a logged error) when a
+  // field is missing or invalid.
+  nvinfer1::IPluginV3* createPlugin(const char* name, const nvinfer1::PluginFieldCollection* fc,
+                                    nvinfer1::TensorRTPhase phase) noexcept override;
+  const nvinfer1::PluginFieldCollection* getFieldNames() noexcept override;
+  const char* getPluginName() const noexcept override;
+  const char* getPluginVersion() const noexcept override;
+  const char* getPluginNamespace() const noexcept override;
+
+  // Not part of the TensorRT interface: set before registering the creator.
+  void setPluginNamespace(const char* ns) noexcept;
+
+ private:
+  std::string namespace_;
+  std::vector<nvinfer1::PluginField> field_names_;
+  nvinfer1::PluginFieldCollection fc_{};
+};
+
+// The library's one creator (created on first use, never destroyed: the plugin registry
+// may hold it until the process exits).
+NAPluginCreator* theCreator() noexcept;
 
 }  // namespace trt
 }  // namespace natx

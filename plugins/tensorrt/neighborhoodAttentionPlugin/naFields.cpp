@@ -1,9 +1,9 @@
-#include "na_attrs.h"
+#include "neighborhoodAttentionPlugin/naFields.h"
 
-#include <cmath>
 #include <cstring>
-#include <limits>
 #include <sstream>
+
+#include "na_params.h"
 
 namespace natx {
 namespace trt {
@@ -30,19 +30,15 @@ const char* typeName(PluginFieldType t) {
 }
 
 // Reads integer element i of an integer-typed field into `v`; false if the type is not an
-// integer type or the value does not fit in int32.
-bool readInt(const PluginField& f, int i, int32_t& v) {
-  long long x = 0;
+// integer type. The value's range is the attribute rules' business (na_params.h).
+bool readInt(const PluginField& f, int i, int64_t& v) {
   switch (f.type) {
-    case PluginFieldType::kINT8: x = static_cast<const int8_t*>(f.data)[i]; break;
-    case PluginFieldType::kINT16: x = static_cast<const int16_t*>(f.data)[i]; break;
-    case PluginFieldType::kINT32: x = static_cast<const int32_t*>(f.data)[i]; break;
-    case PluginFieldType::kINT64: x = static_cast<const int64_t*>(f.data)[i]; break;
+    case PluginFieldType::kINT8: v = static_cast<const int8_t*>(f.data)[i]; return true;
+    case PluginFieldType::kINT16: v = static_cast<const int16_t*>(f.data)[i]; return true;
+    case PluginFieldType::kINT32: v = static_cast<const int32_t*>(f.data)[i]; return true;
+    case PluginFieldType::kINT64: v = static_cast<const int64_t*>(f.data)[i]; return true;
     default: return false;
   }
-  if (x < std::numeric_limits<int32_t>::min() || x > std::numeric_limits<int32_t>::max()) return false;
-  v = static_cast<int32_t>(x);
-  return true;
 }
 
 std::string badType(const PluginField& f, const char* want) {
@@ -53,7 +49,7 @@ std::string badType(const PluginField& f, const char* want) {
 }
 
 // An int field of length 1 or 2 into pair[2] (length 1: both entries).
-std::string readPair(const PluginField& f, int32_t pair[2]) {
+std::string readPair(const PluginField& f, int64_t pair[2]) {
   if (f.data == nullptr || (f.length != 1 && f.length != 2)) return badType(f, "int32 x2");
   for (int i = 0; i < f.length; ++i)
     if (!readInt(f, i, pair[i])) return badType(f, "int32 x2");
@@ -71,51 +67,42 @@ std::string readString(const PluginField& f, std::string& s) {
 }  // namespace
 
 std::string validateAttrs(const NAAttrs& a) {
-  std::ostringstream os;
-  if (a.num_heads < 1) {
-    os << "num_heads must be >= 1, got " << a.num_heads;
-  } else if (a.kernel[0] < 1 || a.kernel[1] < 1 || a.kernel[0] % 2 == 0 || a.kernel[1] % 2 == 0) {
-    os << "kernel_size must be odd and >= 1 on both axes, got [" << a.kernel[0] << "," << a.kernel[1] << "]";
-  } else if (a.dilation[0] < 1 || a.dilation[1] < 1) {
-    os << "dilation must be >= 1 on both axes, got [" << a.dilation[0] << "," << a.dilation[1] << "]";
-  } else if (!std::isfinite(a.scale) || !(a.scale > 0.f)) {
-    os << "scale must be a finite number > 0, got " << a.scale;
-  }
-  return os.str();
+  return na_check_attrs(a.num_heads, a.kernel[0], a.kernel[1], a.dilation[0], a.dilation[1], a.scale);
 }
 
 std::string parseFields(const nvinfer1::PluginFieldCollection* fc, NAAttrs& out, std::string* ignored) {
   if (fc == nullptr) return "no plugin fields given (need num_heads, kernel_size, dilation, scale)";
   if (fc->nbFields < 0 || (fc->nbFields > 0 && fc->fields == nullptr)) return "malformed plugin field collection";
-  NAAttrs a;
+  // Integers are read as int64 and checked by the core's rules before they are narrowed.
+  int64_t heads = 0, kernel[2] = {0, 0}, dilation[2] = {0, 0}, num_inputs = 0;
+  float scale = 0.f;
   bool have_heads = false, have_kernel = false, have_dilation = false, have_scale = false;
   for (int32_t i = 0; i < fc->nbFields; ++i) {
     const PluginField& f = fc->fields[i];
     if (f.name == nullptr) continue;
     std::string err;
     if (std::strcmp(f.name, kFieldNumHeads) == 0) {
-      if (f.data == nullptr || f.length != 1 || !readInt(f, 0, a.num_heads)) return badType(f, "int32 x1");
+      if (f.data == nullptr || f.length != 1 || !readInt(f, 0, heads)) return badType(f, "int32 x1");
       have_heads = true;
     } else if (std::strcmp(f.name, kFieldKernelSize) == 0) {
-      if (!(err = readPair(f, a.kernel)).empty()) return err;
+      if (!(err = readPair(f, kernel)).empty()) return err;
       have_kernel = true;
     } else if (std::strcmp(f.name, kFieldDilation) == 0) {
-      if (!(err = readPair(f, a.dilation)).empty()) return err;
+      if (!(err = readPair(f, dilation)).empty()) return err;
       have_dilation = true;
     } else if (std::strcmp(f.name, kFieldScale) == 0) {
       if (f.data == nullptr || f.length != 1) return badType(f, "float32 x1");
       if (f.type == PluginFieldType::kFLOAT32) {
-        a.scale = *static_cast<const float*>(f.data);
+        scale = *static_cast<const float*>(f.data);
       } else if (f.type == PluginFieldType::kFLOAT64) {
-        a.scale = static_cast<float>(*static_cast<const double*>(f.data));
+        scale = static_cast<float>(*static_cast<const double*>(f.data));
       } else {
         return badType(f, "float32 x1");
       }
       have_scale = true;
     } else if (std::strcmp(f.name, kFieldNumInputs) == 0) {
-      if (f.data == nullptr || f.length != 1 || !readInt(f, 0, a.num_inputs)) return badType(f, "int32 x1");
-      if (a.num_inputs != 1 && a.num_inputs != 2)
-        return "num_inputs must be 1 or 2, got " + std::to_string(a.num_inputs);
+      if (f.data == nullptr || f.length != 1 || !readInt(f, 0, num_inputs)) return badType(f, "int32 x1");
+      if (num_inputs != 1 && num_inputs != 2) return "num_inputs must be 1 or 2, got " + std::to_string(num_inputs);
     } else if (std::strcmp(f.name, kFieldPluginVersion) == 0) {
       std::string v;
       if (!(err = readString(f, v)).empty()) return err;
@@ -135,8 +122,17 @@ std::string parseFields(const nvinfer1::PluginFieldCollection* fc, NAAttrs& out,
   if (!have_dilation) missing += " dilation";
   if (!have_scale) missing += " scale";
   if (!missing.empty()) return "missing required field(s):" + missing;
-  std::string err = validateAttrs(a);
+  std::string err = na_check_attrs(heads, kernel[0], kernel[1], dilation[0], dilation[1], scale);
   if (!err.empty()) return err;
+  // Every value is now within the rules' limits, far inside int32.
+  NAAttrs a;
+  a.num_heads = static_cast<int32_t>(heads);
+  for (int i = 0; i < 2; ++i) {
+    a.kernel[i] = static_cast<int32_t>(kernel[i]);
+    a.dilation[i] = static_cast<int32_t>(dilation[i]);
+  }
+  a.scale = scale;
+  a.num_inputs = static_cast<int32_t>(num_inputs);
   out = a;
   return "";
 }

@@ -1,14 +1,15 @@
-#include "na_plugin.h"
+#include "neighborhoodAttentionPlugin/naPlugin.h"
 
 #include <cuda_runtime_api.h>
 
+#include <cstdlib>
 #include <limits>
 #include <new>
 #include <sstream>
 #include <utility>
 
+#include "common/naLogging.h"
 #include "na_cuda.h"
-#include "na_logging.h"
 
 namespace natx {
 namespace trt {
@@ -60,45 +61,17 @@ bool toNADType(DataType t, NADType& out) {
 }
 
 std::string checkBuildDims(const NAAttrs& a, const Dims* inDims, int32_t nbInputs) {
-  std::ostringstream os;
   const Dims& q = inDims[0];
-  if (q.nbDims != 4) {
-    os << "qkv must be 4-D [B, H, W, 3*heads*D], got " << dimsStr(q);
+  std::string err = na_check_qkv_dims(q.d, q.nbDims, a.num_heads, a.kernel[0], a.kernel[1], a.dilation[0],
+                                      a.dilation[1]);
+  if (!err.empty()) return err;
+  // What the CUDA kernel supports (not an op rule).
+  if (q.d[3] >= 0 && q.d[3] / (3LL * a.num_heads) > kNAMaxHeadDimCuda) {
+    std::ostringstream os;
+    os << "head dim " << q.d[3] / (3LL * a.num_heads) << " exceeds the supported maximum " << kNAMaxHeadDimCuda;
     return os.str();
   }
-  const int64_t c3 = q.d[3];
-  if (c3 >= 0) {
-    const int64_t per = 3LL * a.num_heads;
-    if (c3 == 0 || c3 % per != 0) {
-      os << "qkv last dim " << c3 << " is not a positive multiple of 3*num_heads = " << per;
-      return os.str();
-    }
-    if (c3 / per > kNAMaxHeadDimCuda) {
-      os << "head dim " << c3 / per << " exceeds the supported maximum " << kNAMaxHeadDimCuda;
-      return os.str();
-    }
-  }
-  const int64_t kh = static_cast<int64_t>(a.kernel[0]) * a.dilation[0];
-  const int64_t kw = static_cast<int64_t>(a.kernel[1]) * a.dilation[1];
-  if (q.d[1] >= 0 && q.d[1] < kh) {
-    os << "H = " << q.d[1] << " is smaller than kernel_size*dilation = " << kh << " (pad the feature map before the op)";
-    return os.str();
-  }
-  if (q.d[2] >= 0 && q.d[2] < kw) {
-    os << "W = " << q.d[2] << " is smaller than kernel_size*dilation = " << kw << " (pad the feature map before the op)";
-    return os.str();
-  }
-  if (nbInputs == 2) {
-    const Dims& r = inDims[1];
-    const int64_t want[3] = {a.num_heads, 2LL * a.kernel[0] - 1, 2LL * a.kernel[1] - 1};
-    bool ok = r.nbDims == 3;
-    for (int i = 0; ok && i < 3; ++i) ok = r.d[i] < 0 || r.d[i] == want[i];
-    if (!ok) {
-      os << "rpb must be [num_heads, 2*Kh-1, 2*Kw-1] = [" << want[0] << "," << want[1] << "," << want[2] << "], got "
-         << dimsStr(r);
-      return os.str();
-    }
-  }
+  if (nbInputs == 2) return na_check_rpb_dims(inDims[1].d, inDims[1].nbDims, a.num_heads, a.kernel[0], a.kernel[1]);
   return "";
 }
 
@@ -127,8 +100,7 @@ std::string makeParams(const NAAttrs& a, const PluginTensorDesc* in, int32_t nbI
   p.dw = a.dilation[1];
   p.scale = a.scale;
   p.has_rpb = nbInputs == 2;
-  if (const char* msg = na_validate(p)) return msg;
-  return "";
+  return na_validate(p);
 }
 
 NAPlugin::NAPlugin(const NAAttrs& attrs, std::string ns)
@@ -187,13 +159,14 @@ int32_t NAPlugin::configurePlugin(const DynamicPluginTensorDesc* in, int32_t nbI
       logError(err + " [" + metadata_ + "]");
       return -1;
     }
-    // The profile's minimum may still be too small for the window; onShapeChange rejects
-    // such shapes at run time, so warn here rather than fail the build.
+    // The profile's minimum may still break a shape rule (a map smaller than the window);
+    // onShapeChange rejects such shapes at run time, so warn here rather than fail the build.
     const Dims& mn = in[0].min;
-    if (mn.nbDims == 4 && ((mn.d[1] >= 0 && mn.d[1] < static_cast<int64_t>(attrs_.kernel[0]) * attrs_.dilation[0]) ||
-                           (mn.d[2] >= 0 && mn.d[2] < static_cast<int64_t>(attrs_.kernel[1]) * attrs_.dilation[1]))) {
-      logWarning("the optimization profile allows qkv " + dimsStr(mn) +
-                 ", smaller than kernel_size*dilation; such shapes will be rejected at run time [" + metadata_ + "]");
+    const std::string small = na_check_qkv_dims(mn.d, mn.nbDims, attrs_.num_heads, attrs_.kernel[0], attrs_.kernel[1],
+                                                attrs_.dilation[0], attrs_.dilation[1]);
+    if (!small.empty()) {
+      logWarning("the optimization profile allows qkv " + dimsStr(mn) + ": " + small +
+                 "; such shapes will be rejected at run time [" + metadata_ + "]");
     }
     return 0;
   } catch (...) {
@@ -376,6 +349,63 @@ std::string NAPlugin::noteInputs(int32_t nbInputs) {
     return "created for " + std::to_string(attrs_.num_inputs) + " input(s), now given " + std::to_string(nbInputs);
   attrs_.num_inputs = nbInputs;
   return "";
+}
+
+// ---------------------------------------------------------------- NAPluginCreator
+
+NAPluginCreator::NAPluginCreator() {
+  if (const char* ns = std::getenv(kNamespaceEnv)) namespace_ = ns;
+  field_names_.emplace_back(kFieldNumHeads, nullptr, nvinfer1::PluginFieldType::kINT32, 1);
+  field_names_.emplace_back(kFieldKernelSize, nullptr, nvinfer1::PluginFieldType::kINT32, 2);
+  field_names_.emplace_back(kFieldDilation, nullptr, nvinfer1::PluginFieldType::kINT32, 2);
+  field_names_.emplace_back(kFieldScale, nullptr, nvinfer1::PluginFieldType::kFLOAT32, 1);
+  fc_.nbFields = static_cast<int32_t>(field_names_.size());
+  fc_.fields = field_names_.data();
+}
+
+nvinfer1::IPluginV3* NAPluginCreator::createPlugin(const char* name, const nvinfer1::PluginFieldCollection* fc,
+                                                   nvinfer1::TensorRTPhase phase) noexcept {
+  try {
+    NAAttrs attrs;
+    std::string ignored;
+    const std::string err = parseFields(fc, attrs, &ignored);
+    const std::string who = std::string("layer '") + (name ? name : "") + "': ";
+    if (!err.empty()) {
+      logError(who + err);
+      return nullptr;
+    }
+    if (!ignored.empty()) logVerbose(who + "ignoring unknown field(s) " + ignored);
+    (void)phase;  // the same object serves both phases
+    return new NAPlugin(attrs, namespace_);
+  } catch (const std::exception& e) {
+    logError(std::string("createPlugin failed: ") + e.what());
+  } catch (...) {
+    logError("createPlugin failed");
+  }
+  return nullptr;
+}
+
+const nvinfer1::PluginFieldCollection* NAPluginCreator::getFieldNames() noexcept { return &fc_; }
+const char* NAPluginCreator::getPluginName() const noexcept { return kPluginName; }
+const char* NAPluginCreator::getPluginVersion() const noexcept { return kPluginVersion; }
+const char* NAPluginCreator::getPluginNamespace() const noexcept { return namespace_.c_str(); }
+
+void NAPluginCreator::setPluginNamespace(const char* ns) noexcept {
+  try {
+    namespace_ = ns ? ns : "";
+  } catch (...) {
+    logError("setPluginNamespace failed");
+  }
+}
+
+NAPluginCreator* theCreator() noexcept {
+  try {
+    static NAPluginCreator* const creator = new NAPluginCreator();
+    return creator;
+  } catch (...) {
+    logError("could not create the plugin creator");
+    return nullptr;
+  }
 }
 
 }  // namespace trt

@@ -1,10 +1,10 @@
-// Logging for the TensorRT plugin: through TensorRT's logger, never by throwing.
+// Logging for the TensorRT plugin library: through TensorRT's logger, never by throwing.
 //
 // The logger is found, in order: the ILoggerFinder handed to setLoggerFinder()
 // (TensorRT calls it when it loads the library with IPluginRegistry::loadLibrary,
 // and when it loads a plugin library serialized into an engine); else the process's
 // global TensorRT logger (`getLogger`, looked up at run time from whichever
-// TensorRT library is loaded); else stderr (errors and warnings only).
+// TensorRT library is loaded, see trtLibrary.h); else stderr (errors and warnings only).
 #pragma once
 
 #include <NvInferRuntime.h>
@@ -23,16 +23,6 @@ inline void logError(const std::string& msg) noexcept { log(nvinfer1::ILogger::S
 inline void logWarning(const std::string& msg) noexcept { log(nvinfer1::ILogger::Severity::kWARNING, msg); }
 inline void logInfo(const std::string& msg) noexcept { log(nvinfer1::ILogger::Severity::kINFO, msg); }
 inline void logVerbose(const std::string& msg) noexcept { log(nvinfer1::ILogger::Severity::kVERBOSE, msg); }
-
-// Looks up an exported TensorRT symbol (e.g. "getPluginRegistry", "getLogger") in the
-// TensorRT library already loaded in this process: libnvinfer, then libnvinfer_lean
-// (11, 10) by soname, then any globally loaded library named *nvinfer* that exports
-// getPluginRegistry. Nothing new is loaded.
-// Returns nullptr when no loaded TensorRT library exports it.
-void* findLoadedTrtSymbol(const char* name) noexcept;
-
-// The sonames findLoadedTrtSymbol() probes, nullptr-terminated.
-extern const char* const kTrtSonames[];
 
 }  // namespace trt
 }  // namespace natx
