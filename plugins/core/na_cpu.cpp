@@ -82,8 +82,8 @@ void row(const NAParams& p, const float* qkv, const float* rpb, float* out, int6
 
 }  // namespace
 
-void na2d_forward_cpu_rows(const NAParams& p, const float* qkv, const float* rpb, float* out,
-                           int64_t row_begin, int64_t row_end) {
+void na2d_forward_cpu_rows(const NAParams& p, const float* qkv, const float* rpb, float* out, int64_t row_begin,
+                           int64_t row_end) {
   std::vector<float> logits(static_cast<size_t>(p.Kh) * p.Kw);
   for (int64_t r = row_begin; r < row_end; ++r) row(p, qkv, rpb, out, r, logits.data());
 }

@@ -14,7 +14,7 @@ void na2d_forward_cpu(const NAParams& p, const float* qkv, const float* rpb, flo
 
 // The same for the rows [row_begin, row_end) of the flattened (B, H) axis, on the
 // calling thread: lets an adapter spread rows over its own thread pool.
-void na2d_forward_cpu_rows(const NAParams& p, const float* qkv, const float* rpb, float* out,
-                           int64_t row_begin, int64_t row_end);
+void na2d_forward_cpu_rows(const NAParams& p, const float* qkv, const float* rpb, float* out, int64_t row_begin,
+                           int64_t row_end);
 
 }  // namespace natx

@@ -53,8 +53,7 @@ NATX_CAPI const char* natx_na_check_qkv_dims(const int64_t* dims, int rank, int6
   return result(natx::na_check_qkv_dims(dims, rank, num_heads, kh, kw, dh, dw));
 }
 
-NATX_CAPI const char* natx_na_check_rpb_dims(const int64_t* dims, int rank, int64_t num_heads, int64_t kh,
-                                             int64_t kw) {
+NATX_CAPI const char* natx_na_check_rpb_dims(const int64_t* dims, int rank, int64_t num_heads, int64_t kh, int64_t kw) {
   return result(natx::na_check_rpb_dims(dims, rank, num_heads, kh, kw));
 }
 

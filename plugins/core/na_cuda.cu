@@ -20,8 +20,12 @@ bool env_flag(const char* name) {
 }
 // NATX_CUDA_NO_SMEM=1 forces the scalar kernel's global-memory path, NATX_CUDA_NO_TC=1
 // the scalar kernel for float16/bfloat16 (so that tests reach every path on one GPU).
-bool smem_disabled() { return env_flag("NATX_CUDA_NO_SMEM"); }
-bool tc_disabled() { return env_flag("NATX_CUDA_NO_TC"); }
+bool smem_disabled() {
+  return env_flag("NATX_CUDA_NO_SMEM");
+}
+bool tc_disabled() {
+  return env_flag("NATX_CUDA_NO_TC");
+}
 
 struct DeviceInfo {
   int cc_major = 0;
@@ -54,9 +58,8 @@ cudaError_t launch_tc(const NAParams& p, const T* qkv, const T* rpb, T* out, cud
         const long long blocks = kern::grid_blocks(a);
         if (blocks > INT_MAX || p.heads > 65535) return cudaErrorInvalidValue;
         if (L.total > 48 * 1024) {
-          const cudaError_t err = cudaFuncSetAttribute(kern::na2d_tc_kernel<T, D>,
-                                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                       static_cast<int>(L.total));
+          const cudaError_t err = cudaFuncSetAttribute(
+              kern::na2d_tc_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(L.total));
           if (err != cudaSuccess) return err;
         }
         const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(p.heads));
@@ -94,13 +97,13 @@ cudaError_t dispatch(const NAParams& p, const void* qkv, const void* rpb, void* 
     DeviceInfo dev;
     const cudaError_t err = device_info(dev);
     if (err != cudaSuccess) return err;
-    const cudaError_t tc = launch_tc<T>(p, static_cast<const T*>(qkv), static_cast<const T*>(rpb),
-                                        static_cast<T*>(out), stream, dev);
+    const cudaError_t tc =
+        launch_tc<T>(p, static_cast<const T*>(qkv), static_cast<const T*>(rpb), static_cast<T*>(out), stream, dev);
     if (tc != cudaErrorNotSupported) return tc;
   }
   return kern::with_config(p.D, [&](auto g, auto dc) {
-    return launch<T, decltype(g)::value, decltype(dc)::value>(p, static_cast<const T*>(qkv),
-                                                              static_cast<const T*>(rpb), static_cast<T*>(out), stream);
+    return launch<T, decltype(g)::value, decltype(dc)::value>(p, static_cast<const T*>(qkv), static_cast<const T*>(rpb),
+                                                              static_cast<T*>(out), stream);
   });
 }
 

@@ -6,13 +6,14 @@
 #include "na_cuda.h"
 #include "na_params.h"
 
-extern "C" __attribute__((visibility("default"))) int natx_na2d_forward_cuda_status(
-    int B, int H, int W, int heads, int D, int Kh, int Kw, int dh, int dw, float scale, int dtype, const void* qkv,
-    const void* rpb, void* out) {
+#define NATX_CAPI extern "C" __attribute__((visibility("default")))
+
+NATX_CAPI int natx_na2d_forward_cuda_status(int B, int H, int W, int heads, int D, int Kh, int Kw, int dh, int dw,
+                                            float scale, int dtype, const void* qkv, const void* rpb, void* out) {
   natx::NAParams p{B, H, W, heads, D, Kh, Kw, dh, dw, scale, rpb != nullptr};
   return static_cast<int>(natx::na2d_forward_cuda(p, static_cast<natx::NADType>(dtype), qkv, rpb, out, nullptr));
 }
 
-extern "C" __attribute__((visibility("default"))) const char* natx_cuda_error_name(int err) {
+NATX_CAPI const char* natx_cuda_error_name(int err) {
   return cudaGetErrorName(static_cast<cudaError_t>(err));
 }

@@ -95,7 +95,7 @@ extern __shared__ __align__(128) unsigned char natx_smem[];  // WMMA needs 32-by
 #endif
 
 template <typename T, int G, int DC>
-__global__ void __launch_bounds__(kTileY* kTileX* G) na2d_fused_kernel(const KernelArgs<T> a) {
+__global__ void __launch_bounds__(kTileY * kTileX * G) na2d_fused_kernel(const KernelArgs<T> a) {
   const NAParams& p = a.p;
   const int C = p.heads * p.D;
   const long long C3 = 3LL * C;
@@ -111,9 +111,9 @@ __global__ void __launch_bounds__(kTileY* kTileX* G) na2d_fused_kernel(const Ker
   const int hx = na_window_start(min(px0 + kTileX, Lgx) - 1, Lgx, p.Kw) + p.Kw - sx0;
 
   const T* img = a.qkv + static_cast<long long>(b) * p.H * p.W * C3;
-  const T* kbase;   // key of halo pixel (0, 0), this head
-  long long rs, cs; // element strides between halo rows / columns
-  long long voff;   // value = key + voff
+  const T* kbase;    // key of halo pixel (0, 0), this head
+  long long rs, cs;  // element strides between halo rows / columns
+  long long voff;    // value = key + voff
 
   if (a.use_smem) {
     T* ks = reinterpret_cast<T*>(NATX_SMEM_BASE);
@@ -164,8 +164,8 @@ __global__ void __launch_bounds__(kTileY* kTileX* G) na2d_fused_kernel(const Ker
   const int sy = na_window_start(py, Lgy, p.Kh);
   const int sx = na_window_start(px, Lgx, p.Kw);
   const int rw = 2 * p.Kw - 1;
-  const T* bias = p.has_rpb ? a.rpb + static_cast<long long>(h) * (2 * p.Kh - 1) * rw +
-                                  ((p.Kh - 1) + sy - py) * rw + ((p.Kw - 1) + sx - px)
+  const T* bias = p.has_rpb ? a.rpb + static_cast<long long>(h) * (2 * p.Kh - 1) * rw + ((p.Kh - 1) + sy - py) * rw +
+                                  ((p.Kw - 1) + sx - px)
                             : nullptr;
   const unsigned lane = threadIdx.x & 31u;
   const unsigned gmask = G == 1 ? 1u << lane : ((1u << G) - 1u) << (lane & ~static_cast<unsigned>(G - 1));
@@ -184,7 +184,7 @@ __global__ void __launch_bounds__(kTileY* kTileX* G) na2d_fused_kernel(const Ker
 #pragma unroll
       for (int o = G / 2; o > 0; o >>= 1) s += __shfl_xor_sync(gmask, s, o);
       if (bias) s += Cvt<T>::to(bias[ty * rw + tx]) * kLog2e;
-      if (s > m) {  // new running max: rescale (the G threads of a query agree bit for bit)
+      if (s > m) {                        // new running max: rescale (the G threads of a query agree bit for bit)
         const float corr = exp2f(m - s);  // 0 for the first key (m = -inf)
         l *= corr;
 #pragma unroll

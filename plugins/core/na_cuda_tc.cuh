@@ -26,18 +26,20 @@
 namespace natx {
 namespace kern {
 
-constexpr int kTcWarps = 4;                 // 4 x 16 queries = the 8x8 tile
+constexpr int kTcWarps = 4;  // 4 x 16 queries = the 8x8 tile
 constexpr int kTcThreads = kTcWarps * 32;
 
 // Shared-memory layout of the tensor-core kernel, in bytes (every region 128-byte aligned).
 struct TcLayout {
-  int S;       // row stride (elements) of staged q/k/v rows: D + 8 (16-byte aligned rows, no ldmatrix conflicts)
-  int SO;      // row stride (floats) of the per-warp float scratch: D + 4
-  int npix;    // halo pixels reserved, multiple of 16
+  int S;     // row stride (elements) of staged q/k/v rows: D + 8 (16-byte aligned rows, no ldmatrix conflicts)
+  int SO;    // row stride (floats) of the per-warp float scratch: D + 4
+  int npix;  // halo pixels reserved, multiple of 16
   unsigned k_off, v_off, q_off, scr_off, p_off, rpb_off, total;
 };
 
-__host__ __device__ inline unsigned tc_align(unsigned x) { return (x + 127u) & ~127u; }
+__host__ __device__ inline unsigned tc_align(unsigned x) {
+  return (x + 127u) & ~127u;
+}
 
 __host__ __device__ inline TcLayout tc_layout(int Kh, int Kw, int D, int elem_bytes) {
   TcLayout L;
@@ -59,7 +61,9 @@ __host__ __device__ inline TcLayout tc_layout(int Kh, int Kw, int D, int elem_by
 __device__ __forceinline__ void copy16(void* dst, const void* src) {
   *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
 }
-__device__ __forceinline__ void zero16(void* dst) { *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0); }
+__device__ __forceinline__ void zero16(void* dst) {
+  *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
+}
 
 template <typename T, int D>
 __device__ __forceinline__ void na2d_tc_body(const KernelArgs<T>& a) {

@@ -49,9 +49,13 @@ NATX_HD inline NAWindow na_window(int i, int L, int K, int d) {
 }
 
 // Index along the axis (pixels) of window key t.
-NATX_HD inline int na_key_index(const NAWindow& w, int t, int d) { return (w.start + t) * d + w.g; }
+NATX_HD inline int na_key_index(const NAWindow& w, int t, int d) {
+  return (w.start + t) * d + w.g;
+}
 
 // Row (or column) of the relative-position bias table for window key t.
-NATX_HD inline int na_bias_index(const NAWindow& w, int t, int K) { return (K - 1) + (w.start + t - w.p); }
+NATX_HD inline int na_bias_index(const NAWindow& w, int t, int K) {
+  return (K - 1) + (w.start + t - w.p);
+}
 
 }  // namespace natx

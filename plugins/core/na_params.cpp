@@ -7,7 +7,9 @@ namespace natx {
 
 namespace {
 
-std::string pairStr(int64_t a, int64_t b) { return "[" + std::to_string(a) + "," + std::to_string(b) + "]"; }
+std::string pairStr(int64_t a, int64_t b) {
+  return "[" + std::to_string(a) + "," + std::to_string(b) + "]";
+}
 
 std::string dimsStr(const int64_t* d, int rank) {
   std::string s = "[";
@@ -18,8 +20,8 @@ std::string dimsStr(const int64_t* d, int rank) {
 // "H = 6 is smaller than kernel_size*dilation = 7 (pad the feature map before the op)", or "".
 std::string mapRule(const char* axis, int64_t size, int64_t k, int64_t d) {
   if (size < 0 || size >= k * d) return "";
-  return std::string(axis) + " = " + std::to_string(size) + " is smaller than kernel_size*dilation = " +
-         std::to_string(k * d) + " (pad the feature map before the op)";
+  return std::string(axis) + " = " + std::to_string(size) +
+         " is smaller than kernel_size*dilation = " + std::to_string(k * d) + " (pad the feature map before the op)";
 }
 
 }  // namespace
@@ -68,8 +70,8 @@ std::string na_check_qkv_dims(const int64_t* dims, int rank, int64_t num_heads, 
     return "qkv must be 4-D [B, H, W, 3*num_heads*head_dim], got " + (dims ? dimsStr(dims, rank) : "no dims");
   const int64_t c = dims[3];
   if (c >= 0 && (c == 0 || c % (3 * num_heads) != 0))
-    return "qkv last dim " + std::to_string(c) + " is not a positive multiple of 3*num_heads = " +
-           std::to_string(3 * num_heads);
+    return "qkv last dim " + std::to_string(c) +
+           " is not a positive multiple of 3*num_heads = " + std::to_string(3 * num_heads);
   std::string err = mapRule("H", dims[1], kh, dh);
   if (err.empty()) err = mapRule("W", dims[2], kw, dw);
   return err;
@@ -89,8 +91,7 @@ std::string na_validate(const NAParams& p) {
   if (p.H < 1 || p.W < 1) return "feature map height and width must be >= 1, got " + pairStr(p.H, p.W);
   std::string err = na_check_attrs(p.heads, p.Kh, p.Kw, p.dh, p.dw, p.scale);
   if (!err.empty()) return err;
-  if (p.D < 1)
-    return "head dim must be >= 1 (qkv last dim must be 3*num_heads*head_dim), got " + std::to_string(p.D);
+  if (p.D < 1) return "head dim must be >= 1 (qkv last dim must be 3*num_heads*head_dim), got " + std::to_string(p.D);
   err = mapRule("H", p.H, p.Kh, p.dh);
   if (err.empty()) err = mapRule("W", p.W, p.Kw, p.dw);
   return err;

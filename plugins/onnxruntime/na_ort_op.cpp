@@ -53,7 +53,8 @@ std::vector<int64_t> pair_attr(const Ort::ConstKernelInfo& info, const char* nam
     }
   }
   if (v.size() == 1) v.push_back(v[0]);
-  if (v.size() != 2) throw BadInput{std::string("attribute '") + name + "' must have 1 or 2 values, got " + ints_str(v)};
+  if (v.size() != 2)
+    throw BadInput{std::string("attribute '") + name + "' must have 1 or 2 values, got " + ints_str(v)};
   return v;
 }
 
@@ -150,7 +151,8 @@ struct NAKernel {
     const size_t n_out = n_in / 3;
     std::vector<float> qkv32 = to_float(qkv.GetTensorData<Ort::Float16_t>(), n_in);
     std::vector<float> rpb32;
-    if (p.has_rpb) rpb32 = to_float(rpb.GetTensorData<Ort::Float16_t>(), static_cast<size_t>(heads) * (2 * Kh - 1) * (2 * Kw - 1));
+    if (p.has_rpb)
+      rpb32 = to_float(rpb.GetTensorData<Ort::Float16_t>(), static_cast<size_t>(heads) * (2 * Kh - 1) * (2 * Kw - 1));
     std::vector<float> out32(n_out);
     run(ctx, p, qkv32.data(), p.has_rpb ? rpb32.data() : nullptr, out32.data());
     Ort::Float16_t* o = out.GetTensorMutableData<Ort::Float16_t>();
@@ -178,7 +180,8 @@ struct NAKernel {
     natx::na2d_forward_cpu_rows(*j.p, j.qkv, j.rpb, j.out, r0, r1);
   }
 
-  static void run(const Ort::KernelContext& ctx, const natx::NAParams& p, const float* qkv, const float* rpb, float* out) {
+  static void run(const Ort::KernelContext& ctx, const natx::NAParams& p, const float* qkv, const float* rpb,
+                  float* out) {
     Job job{&p, qkv, rpb, out, static_cast<int64_t>(p.B) * p.H, 1};
     // Keep each task at least ~64k multiply-adds so small maps do not drown in scheduling.
     const double row_work = 2.0 * p.W * p.heads * p.Kh * p.Kw * p.D;

@@ -47,8 +47,12 @@ struct Block {
 thread_local Block blk;
 }  // namespace emu
 
-inline void __syncthreads() { emu::blk.block_bar->arrive_and_wait(); }
-inline void __syncwarp(unsigned = 0xffffffffu) { (*emu::blk.warp_bars)[threadIdx.x / 32]->arrive_and_wait(); }
+inline void __syncthreads() {
+  emu::blk.block_bar->arrive_and_wait();
+}
+inline void __syncwarp(unsigned = 0xffffffffu) {
+  (*emu::blk.warp_bars)[threadIdx.x / 32]->arrive_and_wait();
+}
 
 inline float __shfl_xor_sync(unsigned /*mask*/, float v, int lane_mask) {
   const int t = static_cast<int>(threadIdx.x);
@@ -78,9 +82,15 @@ struct fragment {
   float x[16 * 16];  // logical element (r, c) at x[r * 16 + c]
 };
 
-inline float to_f(float v) { return v; }
-inline float to_f(__half v) { return __half2float(v); }
-inline float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+inline float to_f(float v) {
+  return v;
+}
+inline float to_f(__half v) {
+  return __half2float(v);
+}
+inline float to_f(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
 
 inline void check(const void* ptr, unsigned ldm, size_t elem) {
   if (reinterpret_cast<uintptr_t>(ptr) % 32 != 0) emu::fail("WMMA pointer not 32-byte aligned");

@@ -19,9 +19,10 @@ natx::NADType dtype_of(const torch::Tensor& t) {
 }
 
 // out = NA(qkv, rpb) written into the caller's `out` (so that it can be poisoned first).
-void na2d_qkv_out(const torch::Tensor& qkv, const c10::optional<torch::Tensor>& rpb, torch::Tensor& out,
-                  int64_t heads, int64_t kh, int64_t kw, int64_t dh, int64_t dw, double scale) {
-  TORCH_CHECK(qkv.is_cuda() && qkv.dim() == 4 && qkv.is_contiguous(), "na2d: qkv must be a contiguous CUDA [B, H, W, 3*heads*D] tensor");
+void na2d_qkv_out(const torch::Tensor& qkv, const c10::optional<torch::Tensor>& rpb, torch::Tensor& out, int64_t heads,
+                  int64_t kh, int64_t kw, int64_t dh, int64_t dw, double scale) {
+  TORCH_CHECK(qkv.is_cuda() && qkv.dim() == 4 && qkv.is_contiguous(),
+              "na2d: qkv must be a contiguous CUDA [B, H, W, 3*heads*D] tensor");
   TORCH_CHECK(heads > 0 && qkv.size(3) % (3 * heads) == 0, "na2d: qkv last axis must be 3*heads*D");
   const int64_t D = qkv.size(3) / (3 * heads);
   TORCH_CHECK(out.is_cuda() && out.is_contiguous() && out.scalar_type() == qkv.scalar_type() &&

@@ -30,7 +30,9 @@ nvinfer1::ILogger* globalLogger() noexcept {
 }
 }  // namespace
 
-void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept { g_finder.store(finder); }
+void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept {
+  g_finder.store(finder);
+}
 
 void log(nvinfer1::ILogger::Severity severity, const std::string& msg) noexcept {
   try {

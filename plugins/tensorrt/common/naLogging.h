@@ -19,10 +19,18 @@ void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept;
 
 // Logs "NeighborhoodAttention2D: <msg>" at the given severity. Never throws.
 void log(nvinfer1::ILogger::Severity severity, const std::string& msg) noexcept;
-inline void logError(const std::string& msg) noexcept { log(nvinfer1::ILogger::Severity::kERROR, msg); }
-inline void logWarning(const std::string& msg) noexcept { log(nvinfer1::ILogger::Severity::kWARNING, msg); }
-inline void logInfo(const std::string& msg) noexcept { log(nvinfer1::ILogger::Severity::kINFO, msg); }
-inline void logVerbose(const std::string& msg) noexcept { log(nvinfer1::ILogger::Severity::kVERBOSE, msg); }
+inline void logError(const std::string& msg) noexcept {
+  log(nvinfer1::ILogger::Severity::kERROR, msg);
+}
+inline void logWarning(const std::string& msg) noexcept {
+  log(nvinfer1::ILogger::Severity::kWARNING, msg);
+}
+inline void logInfo(const std::string& msg) noexcept {
+  log(nvinfer1::ILogger::Severity::kINFO, msg);
+}
+inline void logVerbose(const std::string& msg) noexcept {
+  log(nvinfer1::ILogger::Severity::kVERBOSE, msg);
+}
 
 }  // namespace trt
 }  // namespace natx

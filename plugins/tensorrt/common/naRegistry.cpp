@@ -15,8 +15,8 @@ const char* registryPathName(RegistryPath path) noexcept {
   }
 }
 
-std::string registerCreatorWith(void* registry, int major, nvinfer1::IPluginCreatorInterface& creator,
-                                const char* ns, RegistryPath* path) noexcept {
+std::string registerCreatorWith(void* registry, int major, nvinfer1::IPluginCreatorInterface& creator, const char* ns,
+                                RegistryPath* path) noexcept {
   try {
     if (path != nullptr) *path = RegistryPath::kNone;
     if (registry == nullptr) return "getPluginRegistry() returned null";

@@ -72,10 +72,10 @@ class RegistryV11 {
 
 // How a registration reached the registry.
 enum class RegistryPath {
-  kNone,              // not registered
-  kCompiledHeaders,   // nvinfer1::IPluginRegistry of the headers compiled against
-  kMirroredV10,       // RegistryV10 (fallback: TensorRT 10 loaded, other headers)
-  kMirroredV11,       // RegistryV11 (fallback: TensorRT 11 loaded, other headers)
+  kNone,             // not registered
+  kCompiledHeaders,  // nvinfer1::IPluginRegistry of the headers compiled against
+  kMirroredV10,      // RegistryV10 (fallback: TensorRT 10 loaded, other headers)
+  kMirroredV11,      // RegistryV11 (fallback: TensorRT 11 loaded, other headers)
 };
 const char* registryPathName(RegistryPath path) noexcept;
 
@@ -83,8 +83,8 @@ const char* registryPathName(RegistryPath path) noexcept;
 // TensorRT of major version `major`: through nvinfer1::IPluginRegistry when `major` is
 // NV_TENSORRT_MAJOR, else through the mirrored layout of `major` (10 or 11; others are refused).
 // Returns "" on success, else a one-line message; `path` (optional) says which way was taken.
-std::string registerCreatorWith(void* registry, int major, nvinfer1::IPluginCreatorInterface& creator,
-                                const char* ns, RegistryPath* path = nullptr) noexcept;
+std::string registerCreatorWith(void* registry, int major, nvinfer1::IPluginCreatorInterface& creator, const char* ns,
+                                RegistryPath* path = nullptr) noexcept;
 
 // Finds the loaded TensorRT (or loads libnvinfer from the search path when none is loaded)
 // and registers `creator` under `ns` with its registry. "" on success, else a one-line message.

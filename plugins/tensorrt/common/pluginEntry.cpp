@@ -23,7 +23,9 @@
 
 #define NATX_TRT_EXPORT extern "C" __attribute__((visibility("default")))
 
-NATX_TRT_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept { natx::trt::setLoggerFinder(finder); }
+NATX_TRT_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept {
+  natx::trt::setLoggerFinder(finder);
+}
 
 #ifndef NATX_TRT_AUTOREG
 

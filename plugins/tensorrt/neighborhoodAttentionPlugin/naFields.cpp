@@ -43,8 +43,7 @@ bool readInt(const PluginField& f, int i, int64_t& v) {
 
 std::string badType(const PluginField& f, const char* want) {
   std::ostringstream os;
-  os << "field '" << f.name << "' has type " << typeName(f.type) << " and length " << f.length << ", expected "
-     << want;
+  os << "field '" << f.name << "' has type " << typeName(f.type) << " and length " << f.length << ", expected " << want;
   return os.str();
 }
 

@@ -47,7 +47,9 @@ std::string countError(int32_t nbInputs, int32_t nbOutputs) {
   return os.str();
 }
 
-bool countsOk(int32_t nbInputs, int32_t nbOutputs) { return (nbInputs == 1 || nbInputs == 2) && nbOutputs == 1; }
+bool countsOk(int32_t nbInputs, int32_t nbOutputs) {
+  return (nbInputs == 1 || nbInputs == 2) && nbOutputs == 1;
+}
 
 }  // namespace
 
@@ -62,8 +64,8 @@ bool toNADType(DataType t, NADType& out) {
 
 std::string checkBuildDims(const NAAttrs& a, const Dims* inDims, int32_t nbInputs) {
   const Dims& q = inDims[0];
-  std::string err = na_check_qkv_dims(q.d, q.nbDims, a.num_heads, a.kernel[0], a.kernel[1], a.dilation[0],
-                                      a.dilation[1]);
+  std::string err =
+      na_check_qkv_dims(q.d, q.nbDims, a.num_heads, a.kernel[0], a.kernel[1], a.dilation[0], a.dilation[1]);
   if (!err.empty()) return err;
   // What the CUDA kernel supports (not an op rule).
   if (q.d[3] >= 0 && q.d[3] / (3LL * a.num_heads) > kNAMaxHeadDimCuda) {
@@ -130,12 +132,18 @@ nvinfer1::IPluginV3* NAPlugin::clone() noexcept {
   return nullptr;
 }
 
-const char* NAPlugin::getPluginName() const noexcept { return kPluginName; }
-const char* NAPlugin::getPluginVersion() const noexcept { return kPluginVersion; }
-const char* NAPlugin::getPluginNamespace() const noexcept { return namespace_.c_str(); }
+const char* NAPlugin::getPluginName() const noexcept {
+  return kPluginName;
+}
+const char* NAPlugin::getPluginVersion() const noexcept {
+  return kPluginVersion;
+}
+const char* NAPlugin::getPluginNamespace() const noexcept {
+  return namespace_.c_str();
+}
 
-int32_t NAPlugin::configurePlugin(const DynamicPluginTensorDesc* in, int32_t nbInputs, const DynamicPluginTensorDesc* out,
-                                  int32_t nbOutputs) noexcept {
+int32_t NAPlugin::configurePlugin(const DynamicPluginTensorDesc* in, int32_t nbInputs,
+                                  const DynamicPluginTensorDesc* out, int32_t nbOutputs) noexcept {
   try {
     if (!countsOk(nbInputs, nbOutputs) || in == nullptr || out == nullptr) {
       logError(countError(nbInputs, nbOutputs));
@@ -143,7 +151,8 @@ int32_t NAPlugin::configurePlugin(const DynamicPluginTensorDesc* in, int32_t nbI
     }
     NADType dt;
     if (!toNADType(in[0].desc.type, dt)) {
-      logError(std::string("qkv type ") + dtypeName(in[0].desc.type) + " is not supported (float32, float16, bfloat16)");
+      logError(std::string("qkv type ") + dtypeName(in[0].desc.type) +
+               " is not supported (float32, float16, bfloat16)");
       return -1;
     }
     for (int32_t i = 1; i < nbInputs; ++i) {
@@ -256,15 +265,21 @@ bool NAPlugin::supportsFormatCombination(int32_t pos, const DynamicPluginTensorD
   }
 }
 
-int32_t NAPlugin::getNbOutputs() const noexcept { return 1; }
+int32_t NAPlugin::getNbOutputs() const noexcept {
+  return 1;
+}
 
 size_t NAPlugin::getWorkspaceSize(const DynamicPluginTensorDesc* /*inputs*/, int32_t /*nbInputs*/,
                                   const DynamicPluginTensorDesc* /*outputs*/, int32_t /*nbOutputs*/) const noexcept {
   return 0;
 }
 
-const char* NAPlugin::getTimingCacheID() noexcept { return metadata_.c_str(); }
-const char* NAPlugin::getMetadataString() noexcept { return metadata_.c_str(); }
+const char* NAPlugin::getTimingCacheID() noexcept {
+  return metadata_.c_str();
+}
+const char* NAPlugin::getMetadataString() noexcept {
+  return metadata_.c_str();
+}
 
 int32_t NAPlugin::onShapeChange(const PluginTensorDesc* in, int32_t nbInputs, const PluginTensorDesc* out,
                                 int32_t nbOutputs) noexcept {
@@ -316,8 +331,7 @@ int32_t NAPlugin::enqueue(const PluginTensorDesc* inputDesc, const PluginTensorD
       logError("enqueue: " + err + " [" + metadata_ + "]");
       return -1;
     }
-    const cudaError_t st =
-        na2d_forward_cuda(p, dt, inputs[0], p.has_rpb ? inputs[1] : nullptr, outputs[0], stream);
+    const cudaError_t st = na2d_forward_cuda(p, dt, inputs[0], p.has_rpb ? inputs[1] : nullptr, outputs[0], stream);
     if (st != cudaSuccess) {
       logError(std::string("enqueue: CUDA error ") + cudaGetErrorName(st) + ": " + cudaGetErrorString(st) + " [" +
                metadata_ + "]");
@@ -385,10 +399,18 @@ nvinfer1::IPluginV3* NAPluginCreator::createPlugin(const char* name, const nvinf
   return nullptr;
 }
 
-const nvinfer1::PluginFieldCollection* NAPluginCreator::getFieldNames() noexcept { return &fc_; }
-const char* NAPluginCreator::getPluginName() const noexcept { return kPluginName; }
-const char* NAPluginCreator::getPluginVersion() const noexcept { return kPluginVersion; }
-const char* NAPluginCreator::getPluginNamespace() const noexcept { return namespace_.c_str(); }
+const nvinfer1::PluginFieldCollection* NAPluginCreator::getFieldNames() noexcept {
+  return &fc_;
+}
+const char* NAPluginCreator::getPluginName() const noexcept {
+  return kPluginName;
+}
+const char* NAPluginCreator::getPluginVersion() const noexcept {
+  return kPluginVersion;
+}
+const char* NAPluginCreator::getPluginNamespace() const noexcept {
+  return namespace_.c_str();
+}
 
 void NAPluginCreator::setPluginNamespace(const char* ns) noexcept {
   try {

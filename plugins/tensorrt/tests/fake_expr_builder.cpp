@@ -79,7 +79,9 @@ class BuilderImpl : public nvinfer1::apiv::VExprBuilder {
   FakeExprBuilder& owner_;
 };
 
-FakeExprBuilder::FakeExprBuilder() : impl_(new BuilderImpl(*this)) { mImpl = impl_.get(); }
+FakeExprBuilder::FakeExprBuilder() : impl_(new BuilderImpl(*this)) {
+  mImpl = impl_.get();
+}
 FakeExprBuilder::~FakeExprBuilder() = default;
 
 const IDimensionExpr* FakeExprBuilder::make(bool isConst, int64_t value, std::string name) {
@@ -91,7 +93,9 @@ const IDimensionExpr* FakeExprBuilder::make(bool isConst, int64_t value, std::st
   return e;
 }
 
-const IDimensionExpr* FakeExprBuilder::symbol(const std::string& name) { return make(false, 0, name); }
+const IDimensionExpr* FakeExprBuilder::symbol(const std::string& name) {
+  return make(false, 0, name);
+}
 
 std::string FakeExprBuilder::str(const IDimensionExpr* e) {
   if (e == nullptr) return "<null>";

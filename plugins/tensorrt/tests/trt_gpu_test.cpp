@@ -117,7 +117,8 @@ bool runCase(const Case& c, DataType t, std::mt19937& rng) {
   natx_test::Fields f = natx_test::validFields(c.heads, c.Kh, c.Kw, c.dh, c.dw, scale);
   std::unique_ptr<IPluginV3> built(creator.createPlugin("gpu_layer", f.fc(), TensorRTPhase::kBUILD));
   const int nbIn = c.rpb ? 2 : 1;
-  PluginTensorDesc in[2] = {desc({c.B, c.H, c.W, 3 * c.heads * c.D}, t), desc({c.heads, 2 * c.Kh - 1, 2 * c.Kw - 1}, t)};
+  PluginTensorDesc in[2] = {desc({c.B, c.H, c.W, 3 * c.heads * c.D}, t),
+                            desc({c.heads, 2 * c.Kh - 1, 2 * c.Kw - 1}, t)};
   PluginTensorDesc out[1] = {desc({c.B, c.H, c.W, c.heads * c.D}, t)};
   DynamicPluginTensorDesc din[2] = {dyn(in[0]), dyn(in[1])};
   DynamicPluginTensorDesc dout[1] = {dyn(out[0])};
@@ -177,8 +178,8 @@ int main() {
     return 77;
   }
   const Case cases[] = {
-      {2, 14, 14, 4, 32, 7, 7, 1, 1, true},   {1, 17, 23, 2, 64, 7, 5, 2, 3, true},
-      {2, 9, 12, 3, 16, 3, 3, 3, 4, false},   {1, 28, 28, 2, 128, 13, 13, 2, 1, true},
+      {2, 14, 14, 4, 32, 7, 7, 1, 1, true}, {1, 17, 23, 2, 64, 7, 5, 2, 3, true},
+      {2, 9, 12, 3, 16, 3, 3, 3, 4, false}, {1, 28, 28, 2, 128, 13, 13, 2, 1, true},
       {3, 7, 7, 1, 8, 7, 7, 1, 1, true},
   };
   std::mt19937 rng(1234);

@@ -20,8 +20,8 @@
 #include "common/naRegistry.h"
 
 using namespace nvinfer1;
-using natx::trt::NAPluginCreator;
 using natx::trt::NAPlugin;
+using natx::trt::NAPluginCreator;
 using natx_test::FakeExprBuilder;
 using natx_test::Fields;
 using natx_test::readSerialized;
@@ -35,21 +35,19 @@ namespace {
 int g_pass = 0, g_fail = 0;
 std::string g_test;
 
-#define CHECK(cond)                                                                         \
-  do {                                                                                      \
-    if (cond) {                                                                             \
-      ++g_pass;                                                                             \
-    } else {                                                                                \
-      ++g_fail;                                                                             \
-      std::printf("FAIL %s: %s (line %d)\n", g_test.c_str(), #cond, __LINE__);              \
-    }                                                                                       \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (cond) {                                                                \
+      ++g_pass;                                                                \
+    } else {                                                                   \
+      ++g_fail;                                                                \
+      std::printf("FAIL %s: %s (line %d)\n", g_test.c_str(), #cond, __LINE__); \
+    }                                                                          \
   } while (0)
 
 class RecordingLogger : public ILogger {
  public:
-  void log(Severity severity, const char* msg) noexcept override {
-    messages.push_back({severity, msg ? msg : ""});
-  }
+  void log(Severity severity, const char* msg) noexcept override { messages.push_back({severity, msg ? msg : ""}); }
   struct Msg {
     Severity severity;
     std::string text;
@@ -80,7 +78,6 @@ class Finder : public ILoggerFinder {
 
 RecordingLogger g_log;
 Finder g_finder(&g_log);
-
 
 std::unique_ptr<NAPlugin> create(NAPluginCreator& c, const PluginFieldCollection* fc,
                                  TensorRTPhase phase = TensorRTPhase::kBUILD) {
@@ -239,14 +236,38 @@ void testInvalidFields() {
     f.i32("num_heads", {4}).i32("kernel_size", {7, 7}).i32("dilation", {1, 1});
     expectInvalid(c, f, "missing required field(s): scale", "missing_scale");
   }
-  { Fields f = validFields(4, 6, 7); expectInvalid(c, f, "kernel_size must be odd", "even_kernel"); }
-  { Fields f = validFields(4, 7, 0); expectInvalid(c, f, "kernel_size must be odd and >= 1", "zero_kernel"); }
-  { Fields f = validFields(4, -3, 7); expectInvalid(c, f, "kernel_size", "negative_kernel"); }
-  { Fields f = validFields(4, 7, 7, 0, 1); expectInvalid(c, f, "dilation must be >= 1", "zero_dilation"); }
-  { Fields f = validFields(0); expectInvalid(c, f, "num_heads must be >= 1", "zero_heads"); }
-  { Fields f = validFields(-2); expectInvalid(c, f, "num_heads must be >= 1", "negative_heads"); }
-  { Fields f = validFields(4, 7, 7, 1, 1, 0.f); expectInvalid(c, f, "scale must be a finite number > 0", "zero_scale"); }
-  { Fields f = validFields(4, 7, 7, 1, 1, -1.f); expectInvalid(c, f, "scale must be", "negative_scale"); }
+  {
+    Fields f = validFields(4, 6, 7);
+    expectInvalid(c, f, "kernel_size must be odd", "even_kernel");
+  }
+  {
+    Fields f = validFields(4, 7, 0);
+    expectInvalid(c, f, "kernel_size must be odd and >= 1", "zero_kernel");
+  }
+  {
+    Fields f = validFields(4, -3, 7);
+    expectInvalid(c, f, "kernel_size", "negative_kernel");
+  }
+  {
+    Fields f = validFields(4, 7, 7, 0, 1);
+    expectInvalid(c, f, "dilation must be >= 1", "zero_dilation");
+  }
+  {
+    Fields f = validFields(0);
+    expectInvalid(c, f, "num_heads must be >= 1", "zero_heads");
+  }
+  {
+    Fields f = validFields(-2);
+    expectInvalid(c, f, "num_heads must be >= 1", "negative_heads");
+  }
+  {
+    Fields f = validFields(4, 7, 7, 1, 1, 0.f);
+    expectInvalid(c, f, "scale must be a finite number > 0", "zero_scale");
+  }
+  {
+    Fields f = validFields(4, 7, 7, 1, 1, -1.f);
+    expectInvalid(c, f, "scale must be", "negative_scale");
+  }
   {
     Fields f = validFields(4, 7, 7, 1, 1, std::numeric_limits<float>::quiet_NaN());
     expectInvalid(c, f, "scale must be", "nan_scale");
@@ -281,10 +302,22 @@ void testInvalidFields() {
     expectInvalid(c, f, "num_heads must be <= 1048576", "heads_overflow");
   }
   // The upper limits are the core's (na_params.h), named by the message.
-  { Fields f = validFields(4, 4095, 4095, 1, 1); expectValid(c, f, "kernel_4095"); }
-  { Fields f = validFields(4, 4097, 7); expectInvalid(c, f, "kernel_size must be <= 4095", "kernel_4097"); }
-  { Fields f = validFields(4, 7, 7, 4096, 1); expectInvalid(c, f, "dilation must be <= 4095", "dilation_4096"); }
-  { Fields f = validFields((1 << 20) + 1); expectInvalid(c, f, "num_heads must be <= 1048576", "heads_2^20+1"); }
+  {
+    Fields f = validFields(4, 4095, 4095, 1, 1);
+    expectValid(c, f, "kernel_4095");
+  }
+  {
+    Fields f = validFields(4, 4097, 7);
+    expectInvalid(c, f, "kernel_size must be <= 4095", "kernel_4097");
+  }
+  {
+    Fields f = validFields(4, 7, 7, 4096, 1);
+    expectInvalid(c, f, "dilation must be <= 4095", "dilation_4096");
+  }
+  {
+    Fields f = validFields((1 << 20) + 1);
+    expectInvalid(c, f, "num_heads must be <= 1048576", "heads_2^20+1");
+  }
   {
     Fields f = validFields();
     f.str("plugin_version", "2");
@@ -478,7 +511,8 @@ void testConfigureAndShapeChange() {
     CHECK(b->configurePlugin(in, 1, out, 1) != 0 && g_log.hasError("created for 2 input(s), now given 1"));
     DynamicPluginTensorDesc badH[2] = {dyn({2, 13, 14, 384}, DataType::kHALF), dyn({4, 13, 13}, DataType::kHALF)};
     g_log.clear();
-    CHECK(b->configurePlugin(badH, 2, out, 1) != 0 && g_log.hasError("H = 13 is smaller than kernel_size*dilation = 14"));
+    CHECK(b->configurePlugin(badH, 2, out, 1) != 0 &&
+          g_log.hasError("H = 13 is smaller than kernel_size*dilation = 14"));
   }
   {
     auto p = create(c, f.fc(), TensorRTPhase::kRUNTIME);
@@ -606,7 +640,6 @@ void testLoggerFallback() {
   CHECK(natx::trt::findLoadedTrtSymbol("getPluginRegistry") == nullptr);
   natx::trt::setLoggerFinder(&g_finder);
 }
-
 
 #if NV_TENSORRT_MAJOR == 10
 // A registry with the 10.x headers' IPluginRegistry layout that records which method ran;
