@@ -1,7 +1,7 @@
 """`nat-export models`: the built-in variants."""
 from __future__ import annotations
 
-import json
+from .args import add_force_arg, add_json_arg, check_json_target, write_json
 
 
 def add_parser(sub):
@@ -9,9 +9,10 @@ def add_parser(sub):
         "models",
         help="list the built-in NAT / DiNAT variants",
         description="List the built-in variants with parameter count, resolution and hub id.",
-        epilog="examples:\n  nat-export models\n  nat-export models --json",
+        epilog="examples:\n  nat-export models\n  nat-export models --json -\n  nat-export models --json models.json",
     )
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json_arg(p, "the list instead of a table")
+    add_force_arg(p, "the --json file")
     p.set_defaults(run=run)
 
 
@@ -34,9 +35,10 @@ def variant_rows() -> list[dict]:
 
 
 def run(args) -> int:
+    check_json_target(args)
     rows = variant_rows()
     if args.json:
-        print(json.dumps(rows, indent=1))
+        write_json(args, rows)
         return 0
     from rich.table import Table
 

@@ -1,10 +1,22 @@
 """`nat-export onnx`: PyTorch -> ONNX, then validation against PyTorch (like optimum-cli)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
+from .args import (
+    add_force_arg,
+    add_json_arg,
+    add_library_args,
+    add_model_args,
+    add_precision_args,
+    add_verbose_arg,
+    check_json_target,
+    load_from_args,
+    quiet_torch_warnings,
+    write_json,
+)
 from .console import wide_console
-from .model_args import add_model_args, load_from_args, quiet_torch_warnings
 
 
 def add_parser(sub):
@@ -19,7 +31,7 @@ def add_parser(sub):
         epilog=(
             "examples:\n"
             "  nat-export onnx nat_tiny.onnx\n"
-            "  nat-export onnx dinat_tiny.onnx --from-pretrained shi-labs/dinat-tiny-in1k-224 --dtype fp16\n"
+            "  nat-export onnx dinat_tiny.onnx --from-pretrained shi-labs/dinat-tiny-in1k-224 --fp16\n"
             "  nat-export onnx nat.onnx --model nat-small --weights nat_small.pth --batch 8 --resolution 256x320\n"
             "  nat-export onnx nat_portable.onnx --portable --dynamic-resolution"
         ),
@@ -29,40 +41,48 @@ def add_parser(sub):
     s = p.add_argument_group("shape")
     s.add_argument("--resolution", default="224", metavar="N|HxW", help="input resolution (default 224)")
     b = s.add_mutually_exclusive_group()
-    b.add_argument("--batch", type=int, metavar="N", help="static batch size")
+    b.add_argument("--batch", type=int, metavar="N", help="static batch size (default: a dynamic batch axis)")
     b.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (the default)")
     s.add_argument("--dynamic-resolution", action="store_true", help="dynamic height/width axes")
     f = p.add_argument_group("precision and format")
-    f.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32", help="graph precision (default fp32)")
+    add_precision_args(f, "graph (default fp32)", dtype_alias=True)
     f.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
-    f.add_argument("--portable", action="store_true", help="NA as standard ONNX ops: runs in stock ONNX Runtime / TensorRT without the plugin")
+    f.add_argument(
+        "--portable", action="store_true", help="NA as standard ONNX ops: runs in stock ONNX Runtime / TensorRT without the plugin"
+    )
     f.add_argument("--features", action="store_true", help="add per-level feature outputs features_0..3 (backbone use)")
     f.add_argument("--plugin-namespace", default="", help="TensorRT plugin namespace recorded on NA nodes (default '')")
-    a = p.add_argument_group("behaviour")
+    a = p.add_argument_group("validation and output")
     a.add_argument("--no-validate", action="store_true", help="skip the validation after writing")
-    a.add_argument("--force", action="store_true", help="overwrite OUT.onnx if it exists")
     a.add_argument("--samples", type=int, default=2, help="validation batches (default 2)")
-    a.add_argument("--json", metavar="R", help="write the validation report as JSON")
+    add_json_arg(a, "the validation report")
+    add_force_arg(a, "OUT.onnx (and the --json file)")
+    add_verbose_arg(a)
+    add_library_args(p, trt=False)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from ..export import ExportOptions, export_onnx, parse_resolution
+    from ..export import ExportOptions, check_options, export_onnx, parse_resolution
     from ..validate import print_report, validate
+    from .errors import UsageError
 
     console = wide_console()
     quiet_torch_warnings()
     out = Path(args.output)
+    if out.is_dir():
+        raise UsageError(f"{out} is a folder; give the ONNX file a name, e.g. {out / 'model.onnx'}")
     if out.exists() and not args.force:
         raise FileExistsError(f"{out} exists; pass --force to overwrite it")
+    check_json_target(args, inputs=[out])
+    if args.samples < 1 and not args.no_validate:
+        raise UsageError(f"--samples must be >= 1, got {args.samples}")
     opts = ExportOptions(
         resolution=parse_resolution(args.resolution), batch=args.batch, dynamic_resolution=args.dynamic_resolution,
-        dtype=args.dtype, opset=args.opset, portable=args.portable, features=args.features,
+        dtype=args.precision, opset=args.opset, portable=args.portable, features=args.features,
         plugin_namespace=args.plugin_namespace,
     )
     loaded = load_from_args(args, console=console)
-    from ..export import check_options
-
     check_options(loaded.model.config, opts)
     with console.status(f"exporting {loaded.name} ({opts.na_mode} NA, {opts.dtype}) to {out} ..."):
         result = export_onnx(loaded, out, opts, force=args.force)
@@ -80,8 +100,8 @@ def run(args) -> int:
         )
         return 0
     with console.status("validating against PyTorch ..."):
-        report = validate(out, loaded.model, samples=args.samples)
+        report = validate(out, loaded.model, samples=args.samples, ort_op_library=args.ort_op_library)
     print_report(report, console)
     if args.json:
-        report.write_json(args.json)
+        write_json(args, report.to_dict())
     return 0 if report.ok else 1

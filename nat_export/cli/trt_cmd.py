@@ -1,26 +1,22 @@
 """`nat-export trt`: ONNX -> TensorRT engine (+ JSON sidecar), with the NA plugin."""
 from __future__ import annotations
 
-import contextlib
-import json
-import sys
 from pathlib import Path
 
+from .args import (
+    add_force_arg,
+    add_json_arg,
+    add_library_args,
+    add_model_args,
+    add_precision_args,
+    add_verbose_arg,
+    check_json_target,
+    has_model_args,
+    load_from_args,
+    quiet_torch_warnings,
+    write_json,
+)
 from .errors import UsageError
-from .model_args import add_model_args, has_model_args, load_from_args, quiet_torch_warnings
-
-
-@contextlib.contextmanager
-def runtime_errors_as_usage():
-    """Report the runtime's user-facing errors as one line (they name the problem and the fix)."""
-    from ..runtime.fp16 import Fp16ConversionError
-    from ..runtime.trt_build import ProfileError
-    from ..runtime.trt_engine import TrtError
-
-    try:
-        yield
-    except (TrtError, ProfileError, Fp16ConversionError) as e:
-        raise UsageError(str(e)) from None
 
 
 def add_parser(sub):
@@ -50,10 +46,7 @@ def add_parser(sub):
     )
     p.add_argument("onnx", nargs="?", metavar="MODEL.onnx", help="exported ONNX (default: export --model first)")
     p.add_argument("-o", "--output", metavar="ENGINE", help="engine file (default: MODEL.engine, MODEL.fp16.engine for --fp16)")
-    prec = p.add_mutually_exclusive_group()
-    prec.add_argument("--fp16", action="store_const", dest="precision", const="fp16", help="fp16 engine")
-    prec.add_argument("--bf16", action="store_const", dest="precision", const="bf16", help="bf16 engine (Ampere and newer)")
-    p.set_defaults(precision="fp32")
+    add_precision_args(p, "engine")
     p.add_argument("--batch", type=int, metavar="N", help="fixed batch size (min = opt = max = N)")
     p.add_argument("--min", dest="min_shapes", metavar="SHAPE",
                    help="profile minimum: batch N, full NxCxHxW, or NAME:NxCxHxW[,NAME:...] (like trtexec --minShapes)")
@@ -61,16 +54,16 @@ def add_parser(sub):
     p.add_argument("--max", dest="max_shapes", metavar="SHAPE", help="profile maximum")
     p.add_argument("--timing-cache", metavar="FILE", help="read and update a TensorRT timing cache (faster rebuilds)")
     p.add_argument("--workspace", type=int, metavar="MB", help="workspace memory pool limit in MiB (default: TensorRT's)")
-    p.add_argument("--plugin", metavar="LIB", help="TensorRT plugin library (default: found by `nat-export build-plugins`)")
     p.add_argument("--strongly-typed", action="store_true",
                    help="TensorRT 10: build fp16/bf16 from a converted ONNX like TensorRT 11, not with the builder flag")
     p.add_argument("--tf32", action="store_true", help="allow TF32 in fp32 layers (faster on Ampere+, ~1e-3 error)")
     p.add_argument("--version-compatible", action="store_true",
                    help="version-compatible engine with the plugin serialized in (runs on later TensorRT and the lean runtime)")
     p.add_argument("--save-onnx", metavar="FILE", help="keep the fp16/bf16-converted ONNX that was built")
-    p.add_argument("--force", action="store_true", help="overwrite an existing engine (and exported ONNX)")
-    p.add_argument("--json", action="store_true", help="print the sidecar as JSON on stdout")
-    p.add_argument("-v", "--verbose", action="store_true", help="print TensorRT's log")
+    add_force_arg(p, "the engine (and the exported ONNX, and the --json file)")
+    add_json_arg(p, "the sidecar")
+    add_verbose_arg(p)
+    add_library_args(p, ort=False)
     add_model_args(p)
     g = p.add_argument_group("export (when MODEL.onnx is not given)")
     g.add_argument("--resolution", default="224", metavar="N|HxW", help="input resolution (default: 224)")
@@ -102,7 +95,7 @@ def run(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from ..runtime.trt_build import BuildOptions, build_engine
+    from ..tensorrt import BuildOptions, build_engine
 
     console = Console(stderr=True)
 
@@ -112,29 +105,31 @@ def run(args) -> int:
     if args.onnx is not None and has_model_args(args):
         raise UsageError("give either MODEL.onnx or --model/--from-pretrained/--weights (to export first), not both")
     engine = Path(args.output) if args.output else None
-    with runtime_errors_as_usage():
-        if args.onnx is None:
-            from ..runtime.trt_engine import import_tensorrt, require_gpu
+    if engine is not None and engine.is_dir():
+        raise UsageError(f"-o {engine} is a folder; give the engine a file name, e.g. {engine / 'model.engine'}")
+    check_json_target(args, inputs=[args.onnx, args.output])
+    if args.onnx is None:
+        from ..tensorrt.env import import_tensorrt, require_gpu
 
-            import_tensorrt()  # fail before a long export when the build cannot run anyway
-            require_gpu("building a TensorRT engine")
-            if engine is not None and engine.exists() and not args.force:
-                raise FileExistsError(f"{engine} exists; pass --force to overwrite it")
-            onnx_path = _export_first(args, engine, err, console)
-        else:
-            onnx_path = Path(args.onnx)
-        engine = engine or default_engine_path(onnx_path, args.precision)
-        opts = BuildOptions(
-            precision=args.precision, batch=args.batch, min_shapes=args.min_shapes, opt_shapes=args.opt_shapes,
-            max_shapes=args.max_shapes, workspace_mb=args.workspace, timing_cache=args.timing_cache, plugin=args.plugin,
-            strongly_typed=args.strongly_typed, tf32=args.tf32, version_compatible=args.version_compatible,
-            save_onnx=args.save_onnx, verbose=args.verbose,
-        )
-        progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=True,
-        )
-        result = build_engine(onnx_path, engine, opts, force=args.force, progress=progress, log=err)
+        import_tensorrt()  # fail before a long export when the build cannot run anyway
+        require_gpu("building a TensorRT engine")
+        if engine is not None and engine.exists() and not args.force:
+            raise FileExistsError(f"{engine} exists; pass --force to overwrite it")
+        onnx_path = _export_first(args, engine, err, console)
+    else:
+        onnx_path = Path(args.onnx)
+    engine = engine or default_engine_path(onnx_path, args.precision)
+    opts = BuildOptions(
+        precision=args.precision, batch=args.batch, min_shapes=args.min_shapes, opt_shapes=args.opt_shapes,
+        max_shapes=args.max_shapes, workspace_mb=args.workspace, timing_cache=args.timing_cache, plugin=args.plugin,
+        strongly_typed=args.strongly_typed, tf32=args.tf32, version_compatible=args.version_compatible,
+        save_onnx=args.save_onnx, verbose=args.verbose,
+    )
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    )
+    result = build_engine(onnx_path, engine, opts, force=args.force, progress=progress, log=err)
     info = result.info
     prof = "; ".join(
         f"{n} min {'x'.join(map(str, s['min']))} opt {'x'.join(map(str, s['opt']))} max {'x'.join(map(str, s['max']))}"
@@ -144,6 +139,5 @@ def run(args) -> int:
         f"TensorRT {info['tensorrt_version']}, {prof}")
     err(f"sidecar {result.sidecar}")
     if args.json:
-        json.dump(info, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        write_json(args, info)
     return 0

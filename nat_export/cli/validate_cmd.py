@@ -1,11 +1,24 @@
 """`nat-export validate`: PyTorch vs ONNX Runtime (and TensorRT) on the same inputs."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
+from .args import (
+    add_force_arg,
+    add_json_arg,
+    add_library_args,
+    add_model_args,
+    add_verbose_arg,
+    check_json_target,
+    load_from_args,
+    quiet_torch_warnings,
+    write_json,
+)
 from .console import wide_console
 from .errors import UsageError
-from .model_args import add_model_args, load_from_args, quiet_torch_warnings
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp")
 
 
 def add_parser(sub):
@@ -25,15 +38,18 @@ def add_parser(sub):
         ),
     )
     p.add_argument("onnx", metavar="MODEL.onnx")
-    p.add_argument("--engine", metavar="E", help="TensorRT engine built from MODEL.onnx to compare as well")
-    p.add_argument("--plugin", metavar="LIB", help="TensorRT plugin library for --engine")
-    p.add_argument("--ort-op-library", metavar="LIB", help="ONNX Runtime NA custom-op library (default: the built one)")
-    p.add_argument("--samples", type=int, default=4, help="number of random input batches (default 4)")
-    p.add_argument("--batch", type=int, help="batch size of each sample (default: the file's, or 2)")
-    p.add_argument("--images", metavar="DIR", help="use the images in DIR (preprocessed per the metadata) instead of random inputs")
-    p.add_argument("--atol", type=float, help="absolute tolerance (default per precision)")
-    p.add_argument("--rtol", type=float, help="relative tolerance (default per precision)")
-    p.add_argument("--json", metavar="R", help="write the report as JSON")
+    p.add_argument("--engine", metavar="ENGINE", help="TensorRT engine built from MODEL.onnx to compare as well")
+    g = p.add_argument_group("inputs and tolerances")
+    g.add_argument("--samples", type=int, default=4, help="number of random input batches (default 4)")
+    g.add_argument("--batch", type=int, metavar="N", help="batch size of each sample (default: the file's, or 2)")
+    g.add_argument("--images", metavar="DIR", help="use the images in DIR (preprocessed per the metadata) instead of random inputs")
+    g.add_argument("--atol", type=float, help="absolute tolerance (default per precision)")
+    g.add_argument("--rtol", type=float, help="relative tolerance (default per precision)")
+    o = p.add_argument_group("output")
+    add_json_arg(o, "the report")
+    add_force_arg(o, "the --json file")
+    add_verbose_arg(o)
+    add_library_args(p)
     add_model_args(p, default_hint=False)
     p.set_defaults(run=run)
 
@@ -41,52 +57,60 @@ def add_parser(sub):
 def run(args) -> int:
     import dataclasses
 
-    import onnx
-    from ..export import read_metadata
+    from ..onnx.files import read_onnx
     from ..validate import TOLERANCES, print_report, validate
 
     quiet_torch_warnings()
     console = wide_console()
-    path = Path(args.onnx)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; pass an ONNX file written by `nat-export onnx`")
-    meta = read_metadata(onnx.load(str(path), load_external_data=False))
-    loaded = load_from_args(args, spec=meta.get("source"), console=console)
-    engine, precision = None, None
+    check_json_target(args, inputs=[args.onnx, args.engine])
+    if args.samples < 1:
+        raise UsageError(f"--samples must be >= 1, got {args.samples}")
+    proto, facts = read_onnx(args.onnx, load_weights=True)
+    desc = facts.description
+    if not desc.is_nat_export and not (args.model or args.from_pretrained or args.weights):
+        raise UsageError(
+            f"{args.onnx} has no nat-export metadata, so the PyTorch model it came from is unknown; "
+            "name it with --model/--from-pretrained/--weights"
+        )
+    loaded = load_from_args(args, spec=desc.source, console=console)
+    engine = None
     if args.engine:
-        engine, precision = _load_engine(args.engine, args.plugin)
-    tol = TOLERANCES[precision if precision in ("fp16", "bf16") else meta.get("dtype", "fp32")]
-    tol = dataclasses.replace(tol, atol=args.atol if args.atol is not None else tol.atol,
-                              rtol=args.rtol if args.rtol is not None else tol.rtol)
-    inputs = _image_inputs(args.images, meta) if args.images else None
+        from ..runtime.runners import open_model
+
+        engine = open_model(args.engine, plugin=args.plugin, verbose=args.verbose)
+    precision = getattr(getattr(engine, "engine", None), "precision", None)
+    tol = TOLERANCES[precision if precision in ("fp16", "bf16") else (desc.dtype or "fp32")]
+    tol = dataclasses.replace(
+        tol, atol=args.atol if args.atol is not None else tol.atol, rtol=args.rtol if args.rtol is not None else tol.rtol
+    )
+    inputs = _image_inputs(args.images, desc, facts) if args.images else None
     with console.status("validating ..."):
-        report = validate(path, loaded.model, samples=args.samples, batch=args.batch, inputs=inputs, engine=engine,
-                          engine_precision=precision, ort_library=args.ort_op_library, tolerance=tol)
+        report = validate(
+            args.onnx, loaded.model, samples=args.samples, batch=args.batch, inputs=inputs, engine=engine,
+            engine_precision=precision, ort_op_library=args.ort_op_library, tolerance=tol, onnx_model=proto, facts=facts,
+        )
     print_report(report, console)
     if args.json:
-        report.write_json(args.json)
+        write_json(args, report.to_dict())
     return 0 if report.ok else 1
 
 
-def _load_engine(engine_path, plugin):
-    try:
-        from ..runtime.trt_engine import TrtEngine
-    except ImportError as e:
-        raise UsageError(f"--engine needs the TensorRT runtime of nat-export ({e})") from None
-    engine = TrtEngine(engine_path, plugin_lib=plugin)
-    precision = getattr(engine, "precision", None)
-    return (lambda feed: engine(feed)), precision
-
-
-def _image_inputs(folder, meta):
+def _image_inputs(folder, desc, facts):
     import numpy as np
 
-    try:
-        from ..runtime.preprocess import load_images
-    except ImportError as e:
-        raise UsageError(f"--images needs image preprocessing ({e})") from None
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp"))
+    from ..runtime.preprocess import load_images
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--images {folder} is not a folder of images")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"no images (.jpg/.png/.ppm/...) in {folder}")
-    batch = load_images(files, meta.get("preprocessing"))
+    pp = desc.preprocessing_or_default(facts.input_shape)
+    if pp is None:
+        raise UsageError(f"{facts.path} records no preprocessing or resolution; export it with `nat-export onnx`")
+    try:
+        batch = load_images(files, pp)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     return [np.asarray(batch, dtype=np.float32)]

@@ -14,10 +14,10 @@ from torch import nn
 
 from ..models import LoadedModel, NatConfig
 from ..ops import NAShapeError
-from ..onnx_file import count_na_nodes, write_atomic
+from ..onnx.files import count_na_nodes, write_atomic
 from .contract import translation_table
+from .metadata import describe
 from .portable import expand_na_nodes
-from .metadata import build_metadata
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 MIN_OPSET = 18
@@ -166,6 +166,6 @@ def export_onnx(loaded: LoadedModel, out: str | Path, opts: ExportOptions | None
     check_options(config, opts)
     start = time.perf_counter()
     proto = to_onnx(loaded.model, config, opts)
-    onnx.helper.set_model_props(proto, build_metadata(loaded.name, config, opts.resolution, opts.dtype, opts.na_mode, loaded.spec))
+    describe(loaded.name, config, opts.resolution, opts.dtype, opts.na_mode, loaded.spec).write(proto)
     write_atomic(out, proto.SerializeToString())
     return ExportResult(out, proto, time.perf_counter() - start, count_na_nodes(proto))

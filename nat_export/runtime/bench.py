@@ -1,10 +1,9 @@
-"""Latency / throughput: a timing loop over any callable, and runners for each backend.
+"""Latency / throughput: a timing loop over any callable, per batch size.
 
 :func:`time_callable` times ``fn()`` (after ``warmup`` calls; ``sync()`` after each call,
 e.g. ``torch.cuda.synchronize``); :func:`bench_batches` does that per batch size with a
-runner factory ``batch -> fn``. Runner factories: :func:`engine_runner` (TensorRT engine,
-inputs resident on the GPU unless ``host_io``), :func:`session_runner_factory` (ONNX Runtime),
-:func:`torch_runner` (the PyTorch reference model on CPU or CUDA).
+factory ``batch -> fn``, such as a runner's ``timed_call`` (:mod:`nat_export.runtime.runners`)
+or, for engines with the input resident on the GPU, ``TrtRunner.device_call``.
 """
 from __future__ import annotations
 
@@ -72,9 +71,11 @@ def parse_batches(text: str | Sequence[int]) -> list[int]:
         try:
             vals = [int(b) for b in text.replace(" ", "").split(",") if b]
         except ValueError:
-            raise ValueError(f"--batch {text!r} is not a comma-separated list of positive integers (e.g. 1,8,32)") from None
+            raise ValueError(
+                f"--batch-sizes {text!r} is not a comma-separated list of positive integers (e.g. 1,8,32)"
+            ) from None
     if not vals or min(vals) < 1:
-        raise ValueError(f"--batch {text!r} needs positive integers (e.g. 1,8,32)")
+        raise ValueError(f"--batch-sizes {text!r} needs positive integers (e.g. 1,8,32)")
     return vals
 
 
@@ -123,72 +124,6 @@ def bench_batches(
         if on_result is not None:
             on_result(r)
     return results
-
-
-# ---------------------------------------------------------------- runner factories
-
-
-def random_input(shape: Sequence[int], dtype=np.float32, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(tuple(shape)).astype(dtype)
-
-
-def engine_runner(engine, host_io: bool = False) -> Callable[[int], Callable[[], object]]:
-    """Runner factory for a :class:`~nat_export.runtime.trt_engine.TrtEngine`.
-
-    Without ``host_io`` the input stays on the GPU and the time is the engine's (plus a
-    device-to-device copy of the input), as trtexec's GPU compute time; with it, each call
-    copies the input from and the outputs to host memory.
-    """
-
-    def make(batch: int):
-        if not engine.min_batch <= batch <= engine.max_batch:
-            raise ValueError(
-                f"batch {batch} is outside the engine's profile ({engine.min_batch}..{engine.max_batch}); "
-                f"rebuild with e.g. --min 1 --opt {batch} --max {max(batch, engine.max_batch)}"
-            )
-        x = random_input(engine.input_shape(batch))
-        name = engine.input_names[0]
-        if host_io:
-            return lambda: engine({name: x})
-        import torch
-
-        xd = torch.from_numpy(x).to(engine.device)
-        return lambda: engine.run_device({name: xd})
-
-    return make
-
-
-def session_runner_factory(session, shape_for_batch: Callable[[int], Sequence[int]]) -> Callable[[int], Callable[[], object]]:
-    """Runner factory for an ONNX Runtime session (host inputs)."""
-    inp = session.get_inputs()[0]
-    dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
-    names = [o.name for o in session.get_outputs()]
-
-    def make(batch: int):
-        x = random_input(shape_for_batch(batch), dtype)
-        return lambda: session.run(names, {inp.name: x})
-
-    return make
-
-
-def torch_runner(model, resolution: Sequence[int], device: str = "cpu", dtype: str = "fp32") -> Callable[[int], Callable[[], object]]:
-    """Runner factory for the PyTorch reference model (eval mode, no grad)."""
-    import torch
-
-    tdtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
-    net = model.to(device=device, dtype=tdtype).eval()
-    chans = getattr(getattr(model, "config", None), "in_chans", 3)
-
-    def make(batch: int):
-        x = torch.from_numpy(random_input((batch, chans, *resolution))).to(device=device, dtype=tdtype)
-
-        def run():
-            with torch.inference_mode():
-                return net(x)
-
-        return run
-
-    return make
 
 
 def cuda_sync(device=None) -> Callable[[], object]:

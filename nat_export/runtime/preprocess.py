@@ -1,35 +1,31 @@
-"""Images -> ``pixel_values`` as the exporter's metadata describes, and logits -> top-k labels.
+"""Images -> ``pixel_values`` as the model's :class:`~nat_export.onnx.metadata.Preprocessing` says,
+and logits -> top-k labels. Pillow decodes the images.
 
-The recipe (``nat_export.preprocessing`` in the ONNX, ``preprocessing`` in an engine's
-sidecar) is the one NAT/DiNAT were evaluated with: resize the shorter side to
-``res / 0.875`` (bicubic), center-crop ``res``, scale to [0, 1], normalize with the
-ImageNet mean/std, NCHW, RGB. Pillow decodes the images.
+The recipe (``nat_export.preprocessing`` in the ONNX, ``preprocessing`` in an engine's sidecar)
+is the one NAT/DiNAT were evaluated with unless the model file says otherwise: resize the
+shorter side to ``res / 0.875`` (bicubic), center-crop ``res``, scale to [0, 1], normalize with
+the ImageNet mean/std, NCHW, RGB.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CROP_PCT = 0.875
+from ..onnx.metadata import Preprocessing
+
+__all__ = ["default_preprocessing", "load_images", "open_image", "resize_and_crop", "save_raw_tensor", "softmax", "top_k"]
 
 
 def default_preprocessing(resolution: Sequence[int]) -> dict:
-    """The recipe for a model evaluated at ``resolution`` (H, W), when the model file carries none."""
-    h, w = int(resolution[0]), int(resolution[1])
-    return {
-        "resize_shorter_side": round(min(h, w) / CROP_PCT),
-        "interpolation": "bicubic",
-        "center_crop": [h, w],
-        "scale": 1 / 255,
-        "mean": list(IMAGENET_MEAN),
-        "std": list(IMAGENET_STD),
-        "layout": "NCHW",
-        "color": "RGB",
-    }
+    """The ImageNet recipe at ``resolution`` (H, W) as a dict (:meth:`Preprocessing.imagenet`)."""
+    return Preprocessing.imagenet(resolution).to_dict()
+
+
+def _recipe(pp: Preprocessing | Mapping) -> Preprocessing:
+    return pp if isinstance(pp, Preprocessing) else Preprocessing.from_dict(pp)
 
 
 def _pil():
@@ -54,11 +50,12 @@ def open_image(path: str | Path):
     return img.convert("RGB")
 
 
-def resize_and_crop(img, pp: dict):
+def resize_and_crop(img, pp: Preprocessing | Mapping):
     """Resize (shorter side, keeping the aspect ratio, never below the crop) and center-crop."""
     Image = _pil()
-    crop_h, crop_w = (int(x) for x in pp["center_crop"])
-    short = int(pp.get("resize_shorter_side") or round(min(crop_h, crop_w) / CROP_PCT))
+    pp = _recipe(pp)
+    crop_h, crop_w = pp.center_crop
+    short = pp.resize_shorter_side
     w, h = img.size
     if w <= h:  # as torchvision's Resize(int): the shorter side becomes `short`
         new_w, new_h = short, int(short * h / w)
@@ -67,9 +64,7 @@ def resize_and_crop(img, pp: dict):
     if new_w < crop_w or new_h < crop_h:  # a crop wider/taller than the resized image: grow it
         f = max(crop_w / new_w, crop_h / new_h)
         new_w, new_h = max(crop_w, int(np.ceil(new_w * f))), max(crop_h, int(np.ceil(new_h * f)))
-    method = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}.get(
-        str(pp.get("interpolation", "bicubic")).lower(), Image.BICUBIC
-    )
+    method = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}[pp.interpolation]
     if (new_w, new_h) != (w, h):
         img = img.resize((new_w, new_h), method)
     left = int(round((new_w - crop_w) / 2.0))
@@ -77,17 +72,25 @@ def resize_and_crop(img, pp: dict):
     return img.crop((left, top, left + crop_w, top + crop_h))
 
 
-def image_to_array(img, pp: dict) -> np.ndarray:
+def image_to_array(img, pp: Preprocessing | Mapping) -> np.ndarray:
     """A cropped RGB image -> normalized float32 ``[3, H, W]``."""
-    x = np.asarray(img, dtype=np.float32) * float(pp.get("scale", 1 / 255))
-    mean = np.asarray(pp.get("mean", IMAGENET_MEAN), dtype=np.float32)
-    std = np.asarray(pp.get("std", IMAGENET_STD), dtype=np.float32)
+    pp = _recipe(pp)
+    x = np.asarray(img, dtype=np.float32) * pp.scale
+    mean = np.asarray(pp.mean, dtype=np.float32)
+    std = np.asarray(pp.std, dtype=np.float32)
     x = (x - mean) / std
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def load_images(paths: Sequence[str | Path], pp: dict) -> np.ndarray:
-    """Images -> ``pixel_values`` float32 ``[N, 3, H, W]``."""
+def load_images(paths: Sequence[str | Path], pp: Preprocessing | Mapping) -> np.ndarray:
+    """Images -> ``pixel_values`` float32 ``[N, 3, H, W]``.
+
+    Raises:
+        FileNotFoundError: an image is missing.
+        ValueError: an image Pillow cannot decode.
+        nat_export.onnx.metadata.MetadataError: an invalid recipe.
+    """
+    pp = _recipe(pp)
     return np.stack([image_to_array(resize_and_crop(open_image(p), pp), pp) for p in paths])
 
 

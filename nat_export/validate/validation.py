@@ -1,4 +1,5 @@
 """Run two or more backends on the same inputs and report their agreement with the PyTorch reference."""
+
 from __future__ import annotations
 
 import json
@@ -6,15 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import onnx
 
-from ..export import ExportOptions
-from ..onnx_file import count_na_nodes, read_metadata
-from ..export.portable import expand_na_nodes
 from ..models import NAT
-from ..runtime.ort import make_session, run_session
+from ..onnx.files import OnnxFacts, read_onnx, write_atomic
+from ..runtime.runners import ModelRunner, TorchRunner, open_model
 from .metrics import TOLERANCES, Tolerance, compare, passes
-from .runners import CallableRunner, TorchRunner
 
 
 class ValidationError(ValueError):
@@ -50,8 +47,9 @@ class ValidationReport:
             "checks": [vars(c) for c in self.checks],
         }
 
-    def write_json(self, path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+    def write_json(self, path, force: bool = True) -> None:
+        """Write the report atomically (``force=False``: refuse to replace an existing file)."""
+        write_atomic(Path(path), (json.dumps(self.to_dict(), indent=1) + "\n").encode(), force=force)
 
 
 def random_inputs(samples: int, batch: int, resolution, channels: int = 3, seed: int = 0) -> list[np.ndarray]:
@@ -59,52 +57,30 @@ def random_inputs(samples: int, batch: int, resolution, channels: int = 3, seed:
     return [rng.standard_normal((batch, channels, *resolution)).astype(np.float32) for _ in range(samples)]
 
 
-def find_ort_library(explicit=None):
-    """The ORT custom-op library, or None when it is not built (the caller says what it does instead)."""
-    from ..native.libs import find_library
-
-    try:
-        return find_library("ort", explicit)
-    except (FileNotFoundError, OSError):
-        if explicit:
-            raise
-        return None
+def _resolution(facts: OnnxFacts) -> tuple[int, int]:
+    if facts.description.resolution:
+        return facts.description.resolution
+    hw = facts.input_shape[2:]
+    if len(hw) == 2 and all(isinstance(d, int) for d in hw):
+        return (int(hw[0]), int(hw[1]))
+    raise ValidationError(f"{facts.path} records no resolution and its input size is dynamic; pass --images DIR")
 
 
-def ort_backend(onnx_path: Path, proto: onnx.ModelProto, ort_library=None) -> tuple[str, object, list[str]]:
-    """(label, feed->outputs callable, notes) running the file in ONNX Runtime on the CPU."""
-    meta = read_metadata(proto)
-    notes = []
-    if meta.get("na_mode", "plugin") == "portable" or count_na_nodes(proto) == 0:
-        session = make_session(onnx_path)
-        label = "ort"
-    else:
-        lib = find_ort_library(ort_library)
-        if lib is not None:
-            session = make_session(onnx_path, custom_op_library=lib)
-            label = "ort+na-op"
-            notes.append(f"ONNX Runtime ran the custom-op graph with the NA op library {lib}")
-        else:
-            session = make_session(expand_na_nodes(proto))
-            label = "ort-portable"
-            notes.append(
-                "the NA custom-op library is not built, so ONNX Runtime ran this graph with every NA node expanded "
-                "into standard ops (--portable); run `nat-export build-plugins` to validate the custom-op graph itself"
-            )
-    return label, (lambda feed: run_session(session, feed["pixel_values"])), notes
+class _FunctionRunner(ModelRunner):
+    """Any ``feed -> {name: array}`` callable as a runner (outputs compared as float32)."""
 
+    def __init__(self, fn, name: str):
+        super().__init__(name=name, prefix="function-runner")
+        self._fn = fn
 
-def _options_from_metadata(proto, meta: dict) -> ExportOptions:
-    dims = proto.graph.input[0].type.tensor_type.shape.dim
-    resolution = tuple(meta.get("resolution") or [dims[2].dim_value, dims[3].dim_value])
-    return ExportOptions(
-        resolution=resolution,
-        batch=dims[0].dim_value or None,
-        dynamic_resolution=bool(dims[2].dim_param),
-        dtype=meta.get("dtype", "fp32"),
-        portable=meta.get("na_mode") == "portable",
-        features=len(proto.graph.output) > 1,
-    )
+    def get_input_metadata_impl(self):
+        from polygraphy.common import TensorMetadata
+
+        return TensorMetadata().add("pixel_values", np.float32, (None, None, None, None))
+
+    def infer_impl(self, feed_dict):
+        out = self._fn(feed_dict)
+        return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
 
 
 def validate(
@@ -116,34 +92,69 @@ def validate(
     inputs: list[np.ndarray] | None = None,
     engine=None,
     engine_precision: str | None = None,
-    ort_library=None,
+    ort_op_library=None,
     tolerance: Tolerance | None = None,
     seed: int = 0,
+    onnx_model=None,
+    facts: OnnxFacts | None = None,
 ) -> ValidationReport:
-    """Compare ONNX Runtime (and a TensorRT engine when given) with the PyTorch reference ``model``."""
+    """Compare ONNX Runtime (and a TensorRT engine when given) with the PyTorch reference ``model``.
+
+    Args:
+        onnx_path: the exported file; ``onnx_model`` / ``facts`` when the caller already parsed it.
+        model: the PyTorch reference (``nat_export.models.NAT``), run in fp32 on the CPU.
+        samples, batch, seed: random inputs ``[batch, C, H, W]`` at the recorded resolution (batch: the
+            file's fixed batch, else 2); ``inputs`` replaces them.
+        engine: a runner (:class:`~nat_export.runtime.runners.TrtRunner`), a ``TrtEngine`` or any
+            ``feed -> outputs`` callable to compare as well; ``engine_precision`` its precision.
+        ort_op_library: the ONNX Runtime NA op library (default: the built one; without one the NA
+            nodes are expanded into standard ops, and a note says so).
+        tolerance: default per precision (:data:`~nat_export.validate.metrics.TOLERANCES`).
+
+    Raises:
+        ValidationError: nothing to compare (a bf16 graph without an engine), a batch the file cannot
+            take, or no resolution to make inputs at.
+    """
     from polygraphy.comparator import Comparator
     from polygraphy.logger import G_LOGGER
 
     onnx_path = Path(onnx_path)
-    proto = onnx.load(str(onnx_path))  # read once: metadata, shapes and (for the expansion) the weights
-    meta = read_metadata(proto)
-    opts = _options_from_metadata(proto, meta)
-    precision = engine_precision if engine_precision in ("fp16", "bf16") else opts.dtype
+    if facts is None:
+        onnx_model, facts = read_onnx(onnx_path, load_weights=True)  # once: metadata, shapes, weights
+    desc = facts.description
+    dtype = desc.dtype or "fp32"
+    features = len(facts.outputs) > 1
+    fixed = facts.fixed_batch
+    if samples < 1 and inputs is None:
+        raise ValidationError(f"--samples must be >= 1, got {samples}")
+    if batch is not None and (batch < 1 or (fixed is not None and batch != fixed)):
+        raise ValidationError(
+            f"{onnx_path} has a fixed batch of {fixed}; use --batch {fixed} (or leave --batch out)"
+            if fixed is not None
+            else f"--batch must be >= 1, got {batch}"
+        )
+    if engine is not None and not isinstance(engine, ModelRunner):
+        from ..runtime.runners import TrtRunner
+
+        engine = TrtRunner(engine) if hasattr(engine, "run_device") else _FunctionRunner(engine, "tensorrt")
+    if engine_precision is None and engine is not None:
+        engine_precision = getattr(getattr(engine, "engine", None), "precision", None)
+    precision = engine_precision if engine_precision in ("fp16", "bf16") else dtype
     report = ValidationReport(tolerance=tolerance or TOLERANCES[precision])
-    names = [o.name for o in proto.graph.output]
     if inputs is None:
-        inputs = random_inputs(samples, batch or opts.batch or 2, opts.resolution, model.config.in_chans, seed)
+        inputs = random_inputs(samples, batch or fixed or 2, _resolution(facts), model.config.in_chans, seed)
     report.samples = sum(x.shape[0] for x in inputs)
 
-    runners = [TorchRunner(model, names, opts.features)]
-    if opts.dtype == "bf16":
+    runners: list[ModelRunner] = [TorchRunner(model, facts.outputs, features)]
+    if dtype == "bf16":
         report.notes.append("ONNX Runtime on the CPU cannot run bf16 graphs: only the TensorRT engine is compared")
     else:
-        label, fn, notes = ort_backend(onnx_path, proto, ort_library)
-        runners.append(CallableRunner(fn, label))
-        report.notes += notes
+        ort = open_model(onnx_path, ort_op_library=ort_op_library, expand_missing_op=True, model=onnx_model, facts=facts)
+        runners.append(ort)
+        report.notes += list(ort.notes)
     if engine is not None:
-        runners.append(CallableRunner(engine, "tensorrt"))
+        engine.name = "tensorrt"
+        runners.append(engine)
     if len(runners) < 2:
         raise ValidationError(
             "nothing to compare: ONNX Runtime on the CPU cannot run this bf16 graph; pass --engine ENGINE "
@@ -152,11 +163,11 @@ def validate(
 
     G_LOGGER.module_severity = G_LOGGER.ERROR
     results = Comparator.run(runners, data_loader=[{"pixel_values": x} for x in inputs])
-    ref_name, ref_iters = results[0]
+    _, ref_iters = results[0]
     for name, iters in list(results)[1:]:
-        for out in names:
+        for out in facts.outputs:
             ref = np.concatenate([it[out] for it in ref_iters])
-            got = np.concatenate([it[out] for it in iters])
+            got = np.concatenate([np.asarray(it[out], dtype=np.float32) for it in iters])
             m = compare(ref, got, logits=(out == "logits"))
             report.checks.append(Check(name, out, list(got.shape), m, passes(m, report.tolerance)))
     return report

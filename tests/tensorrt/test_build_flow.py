@@ -11,8 +11,10 @@ import onnx
 import pytest
 from onnx import TensorProto
 
-from nat_export.runtime import trt_engine
-from nat_export.runtime.trt_build import BuildOptions, build_engine
+from nat_export.tensorrt import TrtEngine, TrtError
+from nat_export.tensorrt import env as trt_env
+from nat_export.tensorrt import plugins as trt_plugins
+from nat_export.tensorrt import BuildOptions, build_engine
 
 
 class Flag:
@@ -168,9 +170,9 @@ def make_fake_trt(version: str, fail_parse: bool = False, fail_build: bool = Fal
 def use_fake(monkeypatch):
     def install(version, **kw):
         fake = make_fake_trt(version, **kw)
-        monkeypatch.setattr(trt_engine, "import_tensorrt", lambda allow_lean=False: fake)
-        monkeypatch.setattr(trt_engine, "require_gpu", lambda what: None)
-        monkeypatch.setattr(trt_engine, "gpu_info", lambda ordinal=0: {"name": "Fake GPU", "compute_capability": "9.0"})
+        monkeypatch.setattr(trt_env, "import_tensorrt", lambda allow_lean=False: fake)
+        monkeypatch.setattr(trt_env, "require_gpu", lambda what: None)
+        monkeypatch.setattr(trt_env, "gpu_info", lambda ordinal=0: {"name": "Fake GPU", "compute_capability": "9.0"})
         return fake.rec
 
     return install
@@ -235,10 +237,10 @@ def test_trt10_fp32_is_strongly_typed_without_tf32(use_fake, micro_onnx, tmp_pat
 
 def test_parser_and_builder_errors_are_one_line(use_fake, micro_onnx, tmp_path):
     use_fake("11.4.0.106", fail_parse=True)
-    with pytest.raises(trt_engine.TrtError, match=r"rejected .*: Unsupported operator Foo \(node n1, op Foo\)$"):
+    with pytest.raises(TrtError, match=r"rejected .*: Unsupported operator Foo \(node n1, op Foo\)$"):
         build_engine(micro_onnx, tmp_path / "m.engine")
     use_fake("11.4.0.106", fail_build=True)
-    with pytest.raises(trt_engine.TrtError, match="could not build the engine: out of memory"):
+    with pytest.raises(TrtError, match="could not build the engine: out of memory"):
         build_engine(micro_onnx, tmp_path / "m.engine")
     assert not (tmp_path / "m.engine").exists() and not (tmp_path / "m.engine.json").exists()
 
@@ -249,7 +251,7 @@ def test_plugin_graph_loads_and_records_the_plugin(use_fake, na_onnx, tmp_path):
     lib.write_bytes(b"")
     res = build_engine(na_onnx, tmp_path / "na.engine", BuildOptions(plugin=lib))
     assert res.info["plugin"]["library"] == "libnat_export_trt.so" and res.info["na_mode"] == "plugin"
-    trt_engine._LOADED_PLUGINS.clear()
+    trt_plugins._LOADED_PLUGINS.clear()
 
 
 def test_cli_trt_with_stand_in_tensorrt(use_fake, run_cli, micro_onnx, tmp_path):

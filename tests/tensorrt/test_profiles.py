@@ -1,13 +1,12 @@
-"""Optimization profiles from command-line shapes, and the precision policy (pure functions)."""
+"""Optimization profiles from command-line shapes (pure functions)."""
 from __future__ import annotations
 
 import pytest
 
-from nat_export.runtime.trt_build import (
+from nat_export.tensorrt.profiles import (
     DEFAULT_BATCH_PROFILE,
     ProfileError,
     parse_shape_arg,
-    precision_plan,
     profiles_from_args,
 )
 
@@ -98,29 +97,3 @@ def test_parse_shape_arg():
     assert parse_shape_arg(None) == {}
     with pytest.raises(ProfileError, match="given twice"):
         parse_shape_arg("a:1,a:2")
-
-
-@pytest.mark.parametrize(
-    "requested, onnx_type, major, strongly, expect",
-    [
-        ("fp32", "fp32", 10, False, ("fp32", True, None, None)),
-        ("fp32", "fp32", 11, False, ("fp32", True, None, None)),
-        ("fp16", "fp32", 11, False, ("fp16", True, "fp16", None)),
-        ("bf16", "fp32", 11, False, ("bf16", True, "bf16", None)),
-        ("fp16", "fp32", 10, False, ("fp16", False, None, "FP16")),
-        ("bf16", "fp32", 10, False, ("bf16", False, None, "BF16")),
-        ("fp16", "fp32", 10, True, ("fp16", True, "fp16", None)),
-        ("fp16", "fp16", 10, False, ("fp16", True, None, None)),
-        ("fp16", "fp16", 11, False, ("fp16", True, None, None)),
-        ("fp32", "fp16", 11, False, ("fp16", True, None, None)),
-    ],
-)
-def test_precision_plan(requested, onnx_type, major, strongly, expect):
-    plan = precision_plan(requested, onnx_type, major, strongly)
-    assert (plan.precision, plan.strongly_typed, plan.convert_to, plan.builder_flag) == expect
-    assert plan.mode
-
-
-def test_precision_plan_refuses_cross_conversion():
-    with pytest.raises(ProfileError, match="cannot be built as bf16"):
-        precision_plan("bf16", "fp16", 11)

@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from nat_export.runtime.fp16 import Fp16ConversionError, convert_float_graph, elem_types, graph_float_type
+from nat_export.onnx.fp16 import Fp16ConversionError, convert_float_graph, elem_types, graph_float_type
 
 
 def small_graph():

@@ -9,13 +9,14 @@ import pytest
 import torch
 
 from nat_export.cli import main
-from nat_export.export import DOMAIN, OP_TYPE, ExportOptions, count_na_nodes, export_onnx, read_metadata, to_onnx
+from nat_export.export import DOMAIN, OP_TYPE, ExportOptions, count_na_nodes, export_onnx, to_onnx
+from nat_export.onnx.metadata import ModelDescription
 from nat_export.export.portable import expand_na_nodes
 from nat_export.models import VARIANTS, load_model, variant_config
-from nat_export.runtime.ort import make_session, run_session
+from nat_export.ort import make_session, run_session
 from nat_export.validate import TOLERANCES, compare, passes
 
-from .conftest import FIXTURES, MICRO, micro_config_path, micro_io, micro_meta
+from ..conftest import FIXTURES, MICRO, micro_config_path, micro_io, micro_meta
 
 
 def _attrs(node) -> dict:
@@ -126,7 +127,7 @@ def test_features_and_metadata(tmp_path):
     export_onnx(loaded, out, ExportOptions(features=True, batch=2))
     proto = onnx.load(str(out))
     assert [o.name for o in proto.graph.output] == ["logits", "features_0", "features_1", "features_2", "features_3"]
-    meta = read_metadata(proto)
+    meta = ModelDescription.read(proto).to_json()
     assert meta["variant"] == str(FIXTURES / "nat_micro" / "hf")
     assert meta["contract_version"] == "1" and meta["na_mode"] == "plugin" and meta["dtype"] == "fp32"
     assert meta["config"]["depths"] == [1, 1, 2, 1]

@@ -5,20 +5,18 @@ import json
 
 import pytest
 
-from nat_export.runtime.trt_build import (
-    Profile,
-    make_sidecar,
-    precision_plan,
-    write_sidecar,
-)
-from nat_export.onnx_file import read_metadata as read_onnx_metadata
-from nat_export.onnx_file import write_atomic as write_bytes_atomic
-from nat_export.runtime.trt_engine import (
-    TrtError,
+from nat_export.onnx.metadata import ModelDescription
+from nat_export.tensorrt.env import TrtError
+from nat_export.tensorrt.precision import precision_plan
+from nat_export.tensorrt.profiles import Profile
+from nat_export.tensorrt.sidecar import (
     check_engine_version,
     engine_needs_plugin,
+    make_sidecar,
     read_sidecar,
+    sidecar_description,
     sidecar_path,
+    write_sidecar,
 )
 
 
@@ -26,7 +24,9 @@ def sample_sidecar(tmp_path, meta=None, **kw):
     prof = Profile({"pixel_values": ((1, 3, 64, 64), (8, 3, 64, 64), (32, 3, 64, 64))})
     return make_sidecar(
         engine_path=tmp_path / "m.engine", onnx_path=tmp_path / "m.onnx",
-        metadata=meta if meta is not None else {"variant": "nat-tiny", "na_mode": "plugin", "labels": ["a", "b"]},
+        description=ModelDescription.from_json(
+            meta if meta is not None else {"variant": "nat-tiny", "na_mode": "plugin", "labels": ["a", "b"]}
+        ),
         plan=precision_plan("fp16", "fp32", 11), tensorrt_version="11.4.0.106",
         profiles=[prof], inputs=[{"name": "pixel_values", "dtype": "FLOAT", "shape": [-1, 3, 64, 64]}],
         outputs=[{"name": "logits", "dtype": "FLOAT", "shape": [-1, 1000]}],
@@ -41,7 +41,7 @@ def test_sidecar_content(tmp_path):
     assert s["variant"] == "nat-tiny" and s["labels"] == ["a", "b"] and s["na_mode"] == "plugin"
     for missing in ("config", "preprocessing", "contract_version", "dtype"):
         assert missing not in s  # missing metadata is omitted, not null
-    assert s["precision"] == "fp16" and s["strongly_typed"] is True and "nat_export.runtime.fp16" in s["precision_mode"]
+    assert s["precision"] == "fp16" and s["strongly_typed"] is True and "nat_export.onnx.fp16" in s["precision_mode"]
     assert s["tensorrt_version"] == "11.4.0.106" and s["gpu"]["name"] == "NVIDIA H100"
     assert s["profiles"] == [{"pixel_values": {"min": [1, 3, 64, 64], "opt": [8, 3, 64, 64], "max": [32, 3, 64, 64]}}]
     assert s["inputs"][0]["name"] == "pixel_values" and s["outputs"][0]["name"] == "logits"
@@ -66,16 +66,6 @@ def test_unreadable_sidecar(tmp_path):
         read_sidecar(engine)
 
 
-def test_atomic_write_refuses_overwrite(tmp_path):
-    p = tmp_path / "x.bin"
-    write_bytes_atomic(p, b"one", force=False)
-    with pytest.raises(FileExistsError, match="--force"):
-        write_bytes_atomic(p, b"two", force=False)
-    assert p.read_bytes() == b"one"
-    write_bytes_atomic(p, b"two", force=True)
-    assert p.read_bytes() == b"two"
-
-
 def test_version_check(tmp_path):
     side = {"tensorrt_version": "10.9.0.34"}
     check_engine_version(side, "10.9.0.34", "m.engine")
@@ -92,42 +82,21 @@ def test_engine_needs_plugin():
     assert engine_needs_plugin({"plugin": {"library": "x"}}) is True
 
 
-def test_read_onnx_metadata(micro_onnx):
-    import onnx
-
-    meta = read_onnx_metadata(onnx.load(str(micro_onnx), load_external_data=False))
-    assert meta["na_mode"] == "portable" and meta["dtype"] == "fp32" and meta["contract_version"] == "1"
-    assert meta["labels"][:2] == ["LABEL_0", "LABEL_1"] and isinstance(meta["config"], dict)
-    assert meta["preprocessing"]["center_crop"] == [64, 64] and meta["resolution"] == [64, 64]
-
-
-def test_read_onnx_metadata_partial(na_model):
-    meta = read_onnx_metadata(na_model)
-    assert meta == {"variant": "na-test", "na_mode": "plugin", "dtype": "fp32"}
+def test_sidecar_round_trips_the_model_description(tmp_path):
+    meta = {"variant": "nat-tiny", "na_mode": "plugin", "dtype": "fp32", "resolution": [64, 48],
+            "preprocessing": {"center_crop": [64, 48], "resize_shorter_side": 55}, "labels": ["a", "b"]}
+    s = sample_sidecar(tmp_path, meta)
+    write_sidecar(tmp_path / "m.engine", s)
+    desc = sidecar_description(read_sidecar(tmp_path / "m.engine"))
+    assert desc.resolution == (64, 48) and desc.labels == ["a", "b"] and desc.na_mode == "plugin"
+    assert desc.preprocessing.center_crop == (64, 48) and desc.preprocessing.resize_shorter_side == 55
 
 
-def test_plugin_library_is_loaded_once_per_process(tmp_path):
-    from nat_export.runtime import trt_engine
-
-    class Registry:
-        def __init__(self):
-            self.loads, self.all_creators = [], []
-
-        def load_library(self, path):
-            self.loads.append(path)
-            return object()
-
-    lib = tmp_path / "libnat_export_trt.so"
-    lib.write_bytes(b"")
-    reg = Registry()
-    h1 = trt_engine.load_plugin_library(reg, lib)
-    h2 = trt_engine.load_plugin_library(reg, str(lib))
-    assert h1 is h2 and len(reg.loads) == 1
-
-    class Failing(Registry):
-        def load_library(self, path):
-            return None
-
-    with pytest.raises(TrtError, match="could not load the plugin library"):
-        trt_engine.load_plugin_library(Failing(), tmp_path / "other.so")
-    trt_engine._LOADED_PLUGINS.clear()
+def test_sidecar_with_invalid_model_fields(tmp_path):
+    engine = tmp_path / "m.engine"
+    sidecar_path(engine).write_text(json.dumps({"format": "nat-export.engine", "labels": "not a list"}))
+    with pytest.raises(TrtError, match="labels is not a list of strings"):
+        read_sidecar(engine)
+    sidecar_path(engine).write_text("[1, 2]")
+    with pytest.raises(TrtError, match="not a JSON object"):
+        read_sidecar(engine)

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from nat_export.ops import NAShapeError, na2d, na2d_gather, na2d_qkv, na2d_qkv_reference, window_indices
 
-from .conftest import FIXTURES
+from ..conftest import FIXTURES
 
 CASES = json.loads((FIXTURES / "na2d_natten.json").read_text())["cases"]
 

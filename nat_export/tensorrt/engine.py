@@ -1,229 +1,25 @@
 """Run a TensorRT engine from Python: :class:`TrtEngine`.
 
-Also holds what engine building and running share: importing TensorRT with a clear error,
-the GPU check that must come before any TensorRT ``Runtime``/``Builder`` is constructed
-(constructing one without a GPU crashes the process), the TensorRT logger, loading the
-plugin library, and reading the engine's JSON sidecar (``ENGINE.json``, written by
-:mod:`nat_export.runtime.trt_build`).
-
 Device buffers and CUDA graphs come from ``torch.cuda`` (torch is already a dependency; a
 CUDA build of PyTorch is needed to run engines).
 """
+
 from __future__ import annotations
 
-import ctypes
-import json
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-TRT_INSTALL_HINT = (
-    "install TensorRT for Python (pip install tensorrt-cu12 or tensorrt-cu13, matching your CUDA; "
-    "or the TensorRT tar/deb packages from NVIDIA)"
-)
-SIDECAR_SUFFIX = ".json"
-NA_PLUGIN_NAME = "NeighborhoodAttention2D"
+from ..onnx.metadata import ModelDescription
+from . import env
+from .env import TrtError
+from .plugins import load_plugin_library, resolve_plugin
+from .sidecar import check_engine_version, engine_needs_plugin, read_sidecar, sidecar_description
 
+__all__ = ["TrtEngine"]
 
-class TrtError(RuntimeError):
-    """TensorRT, a GPU or an engine is not usable; the message names the problem and the fix."""
-
-
-# ---------------------------------------------------------------- TensorRT and the GPU
-
-
-def import_tensorrt(allow_lean: bool = False):
-    """The ``tensorrt`` module, or a :class:`TrtError` saying how to install it.
-
-    With ``allow_lean``, TensorRT's lean runtime (``tensorrt_lean_bindings``, on PyPI) is used
-    when the full package is missing: it runs version-compatible engines only.
-    """
-    try:
-        import tensorrt as trt
-
-        return trt
-    except ImportError as e:
-        if allow_lean:
-            try:
-                import tensorrt_lean_bindings as trt_lean
-
-                return trt_lean
-            except ImportError:
-                pass
-        if getattr(e, "name", None) not in (None, "tensorrt"):
-            raise TrtError(f"TensorRT is installed but cannot be imported ({e}); reinstall it: {TRT_INSTALL_HINT}") from None
-        raise TrtError(f"TensorRT is not installed (no Python module 'tensorrt'); {TRT_INSTALL_HINT}") from None
-    except OSError as e:  # the wheel is there but its shared libraries are not loadable
-        raise TrtError(f"TensorRT's libraries cannot be loaded ({e}); {TRT_INSTALL_HINT}") from None
-
-
-def trt_major(trt) -> int:
-    try:
-        return int(str(trt.__version__).split(".")[0])
-    except (AttributeError, ValueError):
-        return 0
-
-
-def _libcuda():
-    try:
-        return ctypes.CDLL("libcuda.so.1")
-    except OSError:
-        return None
-
-
-def cuda_device_count() -> int:
-    """Number of CUDA GPUs the driver sees (0 without a driver); touches neither TensorRT nor torch."""
-    lib = _libcuda()
-    if lib is None:
-        return 0
-    if lib.cuInit(0) != 0:
-        return 0
-    n = ctypes.c_int(0)
-    if lib.cuDeviceGetCount(ctypes.byref(n)) != 0:
-        return 0
-    return n.value
-
-
-def gpu_info(ordinal: int = 0) -> dict | None:
-    """``{"name", "compute_capability", "driver"}`` of a GPU, or None without one."""
-    lib = _libcuda()
-    if lib is None or lib.cuInit(0) != 0:
-        return None
-    dev = ctypes.c_int(0)
-    if lib.cuDeviceGet(ctypes.byref(dev), ordinal) != 0:
-        return None
-    name = ctypes.create_string_buffer(256)
-    lib.cuDeviceGetName(name, 256, dev)
-    major, minor, drv = ctypes.c_int(0), ctypes.c_int(0), ctypes.c_int(0)
-    lib.cuDeviceGetAttribute(ctypes.byref(major), 75, dev)  # CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR
-    lib.cuDeviceGetAttribute(ctypes.byref(minor), 76, dev)  # CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR
-    lib.cuDriverGetVersion(ctypes.byref(drv))
-    return {
-        "name": name.value.decode(errors="replace"),
-        "compute_capability": f"{major.value}.{minor.value}",
-        "driver": f"{drv.value // 1000}.{(drv.value % 1000) // 10}",
-    }
-
-
-def require_gpu(what: str) -> None:
-    """Raise :class:`TrtError` unless a CUDA GPU is usable. Call before creating any TensorRT Runtime/Builder."""
-    if cuda_device_count() < 1:
-        raise TrtError(
-            f"{what} needs an NVIDIA GPU, and none is usable here (no CUDA driver libcuda.so.1 or no device); "
-            "run it on a machine with a GPU and its driver"
-        )
-
-
-def make_logger(trt, verbose: bool = False):
-    """A TensorRT logger that keeps the errors (they end up in one-line messages); prints everything when verbose."""
-    import sys
-
-    class _Logger(trt.ILogger):
-        def __init__(self):
-            trt.ILogger.__init__(self)
-            self.errors: list[str] = []
-
-        def log(self, severity, msg):
-            sev = getattr(severity, "name", str(severity))
-            if sev in ("ERROR", "INTERNAL_ERROR"):
-                self.errors.append(" ".join(str(msg).split()))
-            if verbose:
-                print(f"[TensorRT {sev}] {msg}", file=sys.stderr)
-
-        def last_error(self, default: str = "no error was logged") -> str:
-            return self.errors[-1] if self.errors else default
-
-    return _Logger()
-
-
-_LOADED_PLUGINS: dict[str, object] = {}
-
-
-def load_plugin_library(registry, path: str | Path, logger=None):
-    """Register the creators of a plugin library (``libnat_export_trt.so``) with a TensorRT registry.
-
-    Once per process: TensorRT's registry is process-wide and refuses a second registration of
-    the same creator, so a library already loaded (by an earlier build or engine, or the
-    auto-registering library loaded by someone else) is not loaded again.
-    """
-    key = str(Path(path).resolve())
-    if key in _LOADED_PLUGINS:
-        return _LOADED_PLUGINS[key]
-    if plugin_creator_info(registry) is not None:
-        _LOADED_PLUGINS[key] = None
-        return None
-    try:
-        handle = registry.load_library(str(path))
-    except Exception as e:  # noqa: BLE001 - some bindings raise instead of returning None
-        handle = None
-        if logger is not None:
-            logger.errors.append(" ".join(str(e).split()))
-    if handle is None:
-        why = logger.last_error("") if logger is not None else ""
-        raise TrtError(
-            f"TensorRT could not load the plugin library {path}" + (f" ({why})" if why else "")
-            + "; rebuild it against this TensorRT with `nat-export build-plugins`"
-        )
-    _LOADED_PLUGINS[key] = handle
-    return handle
-
-
-def plugin_creator_info(registry, name: str = NA_PLUGIN_NAME) -> dict | None:
-    """``{"name", "version", "namespace"}`` of the registered NA plugin creator, when found."""
-    try:
-        for c in registry.all_creators:
-            if getattr(c, "name", None) == name:
-                return {"name": c.name, "version": str(c.plugin_version), "namespace": str(c.plugin_namespace)}
-    except Exception:  # noqa: BLE001 - informative only
-        return None
-    return None
-
-
-# ---------------------------------------------------------------- sidecar
-
-
-def sidecar_path(engine_path: str | Path) -> Path:
-    """``ENGINE.json`` beside ``ENGINE`` (e.g. ``nat_tiny.engine.json``)."""
-    p = Path(engine_path)
-    return p.with_name(p.name + SIDECAR_SUFFIX)
-
-
-def read_sidecar(engine_path: str | Path) -> dict | None:
-    """The engine's sidecar, or None when there is none."""
-    p = sidecar_path(engine_path)
-    if not p.is_file():
-        return None
-    try:
-        data = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise TrtError(f"sidecar {p} is not readable JSON ({e}); rebuild the engine with `nat-export trt ... --force`") from None
-    return data if isinstance(data, dict) else None
-
-
-def check_engine_version(sidecar: dict | None, running_version: str, engine_path: str | Path) -> None:
-    """An engine runs only with the TensorRT version that built it (unless built version-compatible)."""
-    if not sidecar or sidecar.get("version_compatible"):
-        return
-    built = sidecar.get("tensorrt_version")
-    if built and str(built) != str(running_version):
-        raise TrtError(
-            f"{engine_path} was built by TensorRT {built}, but this is TensorRT {running_version}: an engine runs only "
-            f"with the TensorRT version that built it; rebuild it here (nat-export trt MODEL.onnx -o {engine_path} --force)"
-        )
-
-
-def engine_needs_plugin(sidecar: dict | None) -> bool | None:
-    """True/False from the sidecar; None when unknown (no sidecar)."""
-    if not sidecar:
-        return None
-    if sidecar.get("plugin"):
-        return True
-    return sidecar.get("na_mode") == "plugin"
-
-
-# ---------------------------------------------------------------- execution
 
 
 _TORCH_DTYPE_NAMES = {
@@ -242,7 +38,7 @@ def _require_torch_cuda():
     import torch
 
     if not torch.cuda.is_available():
-        if cuda_device_count() > 0:
+        if env.cuda_device_count() > 0:
             raise TrtError(
                 "TrtEngine keeps its buffers in GPU memory through torch.cuda, but this PyTorch is a CPU-only build; "
                 "install a CUDA build of PyTorch (https://pytorch.org/get-started/locally/)"
@@ -287,7 +83,7 @@ class TrtEngine:
             raise FileNotFoundError(f"engine {self.path} not found; build one with `nat-export trt MODEL.onnx -o {self.path}`")
         self.sidecar: dict = read_sidecar(self.path) or {}
         version_compatible = bool(self.sidecar.get("version_compatible"))
-        trt = import_tensorrt(allow_lean=version_compatible)
+        trt = env.import_tensorrt(allow_lean=version_compatible)
         self.trt = trt
         self.tensorrt_version = str(trt.__version__)
         check_engine_version(self.sidecar, self.tensorrt_version, self.path)
@@ -296,7 +92,7 @@ class TrtEngine:
         self.device = torch.device("cuda", device)
         self.plugin_path = self._plugin_path(plugin_lib)
 
-        self._logger = make_logger(trt, verbose)
+        self._logger = env.make_logger(trt, verbose)
         with torch.cuda.device(self.device):
             self._runtime = trt.Runtime(self._logger)
             if version_compatible and hasattr(self._runtime, "engine_host_code_allowed"):
@@ -326,19 +122,10 @@ class TrtEngine:
     # ------------------------------------------------------------ setup helpers
 
     def _plugin_path(self, plugin_lib) -> Path | None:
-        from ..native import PluginNotFoundError, find_library
-
-        if plugin_lib is not None:
-            return find_library("trt", plugin_lib)
         needs = engine_needs_plugin(self.sidecar)
-        if needs is False or (self.sidecar.get("version_compatible") and self.sidecar.get("plugin_serialized")):
-            return None
-        try:
-            return find_library("trt")
-        except PluginNotFoundError:
-            if needs:
-                raise
-            return None  # no sidecar: the engine may not need the plugin
+        if plugin_lib is None and self.sidecar.get("version_compatible") and self.sidecar.get("plugin_serialized"):
+            return None  # the plugin is serialized into the engine
+        return resolve_plugin(plugin_lib, needs)
 
     def _deserialize_error(self) -> str:
         why = self._logger.last_error("")
@@ -352,7 +139,7 @@ class TrtEngine:
             hint += "; the engine needs the NA plugin: pass plugin_lib / --plugin, or run `nat-export build-plugins`"
         built = self.sidecar.get("gpu", {}) or {}
         if built.get("name"):
-            here = gpu_info(self.device.index or 0) or {}
+            here = env.gpu_info(self.device.index or 0) or {}
             if here.get("name") and here.get("name") != built.get("name"):
                 hint += f"; it was built on {built['name']}, this GPU is {here['name']}"
         return f"TensorRT cannot load the engine {self.path}" + (f" ({why})" if why else "") + (hint or "")
@@ -366,12 +153,18 @@ class TrtEngine:
     # ------------------------------------------------------------ info
 
     @property
-    def labels(self) -> list[str] | None:
-        return self.sidecar.get("labels")
+    def description(self) -> ModelDescription:
+        """The model description recorded in the sidecar (empty without one)."""
+        return sidecar_description(self.sidecar)
 
     @property
-    def preprocessing(self) -> dict | None:
-        return self.sidecar.get("preprocessing")
+    def labels(self) -> list[str] | None:
+        return self.description.labels
+
+    @property
+    def preprocessing(self):
+        """The :class:`~nat_export.onnx.metadata.Preprocessing` recorded in the sidecar, or None."""
+        return self.description.preprocessing
 
     @property
     def precision(self) -> str | None:

@@ -6,7 +6,9 @@ import importlib.util
 
 import pytest
 
-from nat_export.runtime import trt_engine
+from nat_export.tensorrt import TrtEngine, TrtError
+from nat_export.tensorrt import env as trt_env
+from nat_export.tensorrt import plugins as trt_plugins
 
 
 def one_line(err: str) -> str:
@@ -26,16 +28,16 @@ def test_trt_without_tensorrt(run_cli, micro_onnx, tmp_path):
 
 def test_trt_reports_missing_tensorrt_cleanly(run_cli, micro_onnx, tmp_path, monkeypatch):
     def missing(allow_lean=False):
-        raise trt_engine.TrtError("TensorRT is not installed (no Python module 'tensorrt'); install it")
+        raise TrtError("TensorRT is not installed (no Python module 'tensorrt'); install it")
 
-    monkeypatch.setattr(trt_engine, "import_tensorrt", missing)
+    monkeypatch.setattr(trt_env, "import_tensorrt", missing)
     code, _, err = run_cli("trt", micro_onnx, "-o", tmp_path / "m.engine")
     assert code != 0 and "TensorRT is not installed" in one_line(err)
 
 
 def test_trt_without_gpu_never_constructs_a_builder(run_cli, micro_onnx, tmp_path, monkeypatch, fake_trt):
-    monkeypatch.setattr(trt_engine, "import_tensorrt", lambda allow_lean=False: fake_trt())
-    monkeypatch.setattr(trt_engine, "cuda_device_count", lambda: 0)
+    monkeypatch.setattr(trt_env, "import_tensorrt", lambda allow_lean=False: fake_trt())
+    monkeypatch.setattr(trt_env, "cuda_device_count", lambda: 0)
     code, _, err = run_cli("trt", micro_onnx, "-o", tmp_path / "m.engine")
     assert code != 0 and "needs an NVIDIA GPU" in one_line(err)
 
@@ -77,7 +79,7 @@ def test_engine_from_another_tensorrt_version(run_cli, tmp_path, image_file, mon
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"not really an engine")
     (tmp_path / "m.engine.json").write_text('{"tensorrt_version": "10.9.0.34", "na_mode": "portable"}')
-    monkeypatch.setattr(trt_engine, "import_tensorrt", lambda allow_lean=False: fake_trt("11.4.0.106"))
+    monkeypatch.setattr(trt_env, "import_tensorrt", lambda allow_lean=False: fake_trt("11.4.0.106"))
     code, _, err = run_cli("infer", engine, image_file)
     line = one_line(err)
     assert code != 0 and "built by TensorRT 10.9.0.34" in line and "11.4.0.106" in line and "--force" in line
@@ -86,21 +88,21 @@ def test_engine_from_another_tensorrt_version(run_cli, tmp_path, image_file, mon
 def test_engine_without_gpu(tmp_path, monkeypatch, fake_trt):
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"x")
-    monkeypatch.setattr(trt_engine, "import_tensorrt", lambda allow_lean=False: fake_trt())
-    monkeypatch.setattr(trt_engine, "cuda_device_count", lambda: 0)
+    monkeypatch.setattr(trt_env, "import_tensorrt", lambda allow_lean=False: fake_trt())
+    monkeypatch.setattr(trt_env, "cuda_device_count", lambda: 0)
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is usable here")
-    with pytest.raises(trt_engine.TrtError, match="needs an NVIDIA GPU"):
-        trt_engine.TrtEngine(engine)
+    with pytest.raises(TrtError, match="needs an NVIDIA GPU"):
+        TrtEngine(engine)
 
 
 def test_missing_engine(run_cli, tmp_path, image_file):
     code, _, err = run_cli("infer", tmp_path / "none.engine", image_file)
     assert code != 0 and "not found" in one_line(err)
     with pytest.raises(FileNotFoundError, match="nat-export trt"):
-        trt_engine.TrtEngine(tmp_path / "none.engine")
+        TrtEngine(tmp_path / "none.engine")
 
 
 def test_infer_custom_op_graph_without_ort_library(run_cli, na_onnx, image_file, no_plugins):

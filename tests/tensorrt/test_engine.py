@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nat_export.runtime.trt_engine import TrtEngine
+from nat_export.tensorrt import TrtEngine
 
 
 def engine_stub(lo=2, hi=4):

@@ -31,7 +31,7 @@ def test_enums():
         assert hasattr(trt.BuilderFlag, name)
     assert not hasattr(trt.BuilderFlag, "FP16"), "TensorRT 11 has no FP16 builder flag (strong typing only)"
     assert hasattr(trt.MemoryPoolType, "WORKSPACE")
-    from nat_export.runtime.trt_engine import _TORCH_DTYPE_NAMES
+    from nat_export.tensorrt.engine import _TORCH_DTYPE_NAMES
 
     for name in ("FLOAT", "HALF", "BF16", "INT32", "INT64", "BOOL"):
         assert hasattr(trt.DataType, name) and name in _TORCH_DTYPE_NAMES

@@ -17,7 +17,12 @@ graph (the weights are in the ONNX, so no PyTorch model or checkpoint is needed)
   fp16 cannot hold integers above 2048 exactly.
 
 The pass only rewrites types, initializers, Constant values and Cast targets, and inserts
-Cast nodes; it never changes what the graph computes except for the precision.
+Cast nodes; it never changes what the graph computes except for the precision. Its steps, in
+order (:class:`_Conversion`): classify the nodes, choose each tensor's type, convert the
+initializers, retype the node outputs, insert the casts, keep the graph I/O in float32, and
+record the conversion in the metadata.
+
+Torch-free (onnx and numpy; ``ml_dtypes`` for bf16).
 """
 from __future__ import annotations
 
@@ -207,48 +212,42 @@ def _classify(model, types: dict[str, int], keep_fp32: frozenset[str]) -> tuple[
     return modes, shape_math
 
 
-def convert_float_graph(
-    model,
-    dtype: str = "fp16",
-    *,
-    keep_fp32_ops: Iterable[str] = KEEP_FP32_OPS,
-    keep_io: bool = True,
-):
-    """Return ``(converted ModelProto, ConversionReport)``; ``model`` is not modified."""
-    import onnx
-    from onnx import helper
+class _Conversion:
+    """One run of the pass over a copy of the graph; each method is one step."""
 
-    tp = _tp()
-    FLOAT = tp.FLOAT
-    LOW = _low_type(dtype)
-    keep_fp32 = frozenset(keep_fp32_ops)
-    src = model
-    _check_no_subgraphs(src)
-    model = onnx.ModelProto()
-    model.CopyFrom(src)
-    g = model.graph
-    report = ConversionReport(dtype)
+    def __init__(self, model, dtype: str, keep_fp32: frozenset[str], keep_io: bool):
+        tp = _tp()
+        self.FLOAT, self.LOW = tp.FLOAT, _low_type(dtype)
+        self.dtype, self.keep_fp32, self.keep_io = dtype, keep_fp32, keep_io
+        self.model = model
+        self.g = model.graph
+        self.report = ConversionReport(dtype)
+        self.final: dict[str, int] = {}  # tensor -> the float type it has after the pass
+        self.new_nodes: list = []
+        self.cast_cache: dict[tuple[str, int], str] = {}
 
-    float_inputs = [i for i in g.input if i.type.tensor_type.elem_type == FLOAT]
-    if not float_inputs and not any(i.data_type == FLOAT for i in g.initializer):
-        raise Fp16ConversionError("the graph has no float32 inputs or weights: it is not an fp32 graph")
-    types = _complete_types(model)
-    modes, _ = _classify(model, types, keep_fp32)
-    init_names = {i.name for i in g.initializer}
-    graph_inputs = {i.name for i in g.input} - init_names
+    # ------------------------------------------------------------ step 1: what each node computes in
 
-    # consumers of every tensor: (node index, input position)
-    consumers: dict[str, list[tuple[int, int]]] = {}
-    for idx, n in enumerate(g.node):
-        for pos, name in enumerate(n.input):
-            if name:
-                consumers.setdefault(name, []).append((idx, pos))
-    graph_outputs = {o.name for o in g.output}
+    def classify(self) -> None:
+        g = self.g
+        float_inputs = [i for i in g.input if i.type.tensor_type.elem_type == self.FLOAT]
+        if not float_inputs and not any(i.data_type == self.FLOAT for i in g.initializer):
+            raise Fp16ConversionError("the graph has no float32 inputs or weights: it is not an fp32 graph")
+        self.types = _complete_types(self.model)
+        self.modes, _ = _classify(self.model, self.types, self.keep_fp32)
+        init_names = {i.name for i in g.initializer}
+        self.graph_inputs = {i.name for i in g.input} - init_names
+        self.graph_outputs = {o.name for o in g.output}
+        self.consumers: dict[str, list[tuple[int, int]]] = {}  # tensor -> (node index, input position)
+        for idx, n in enumerate(g.node):
+            for pos, name in enumerate(n.input):
+                if name:
+                    self.consumers.setdefault(name, []).append((idx, pos))
 
-    def wants_low(idx: int, pos: int) -> bool | None:
+    def wants_low(self, idx: int, pos: int) -> bool | None:
         """What a consumer wants at an input: True (low), False (fp32) or None (any)."""
-        n = g.node[idx]
-        mode = modes[idx]
+        n = self.g.node[idx]
+        mode = self.modes[idx]
         if n.op_type == "Cast":
             return None
         if pos in FP32_ONLY_INPUTS.get(n.op_type, ()):
@@ -259,121 +258,167 @@ def convert_float_graph(
             return False
         return None
 
-    def low_by_consumers(name: str) -> bool:
-        wants = [wants_low(i, p) for i, p in consumers.get(name, [])]
+    def low_by_consumers(self, name: str) -> bool:
+        wants = [self.wants_low(i, p) for i, p in self.consumers.get(name, [])]
         wants = [w for w in wants if w is not None]
         return bool(wants) and all(wants)
 
-    final: dict[str, int] = {}
-    for name, t in types.items():
-        if t != FLOAT:
-            continue
-        if name in graph_inputs:
-            final[name] = FLOAT if keep_io else LOW
-    # initializers
-    new_inits = []
-    for init in g.initializer:
-        if init.data_type == FLOAT and low_by_consumers(init.name):
-            new_inits.append(_convert_tensor(init, dtype, report))
-            final[init.name] = LOW
-        else:
-            new_inits.append(init)
-            if init.data_type == FLOAT:
-                final[init.name] = FLOAT
-    del g.initializer[:]
-    g.initializer.extend(new_inits)
-    # node outputs
-    for idx, n in enumerate(g.node):
-        mode = modes[idx]
-        fout = [o for o in n.output if o and types.get(o) == FLOAT]
-        if mode == "const":
-            out = n.output[0]
-            if low_by_consumers(out) and not (out in graph_outputs and keep_io):
-                a = _attr(n, "value")
-                a.t.CopyFrom(_convert_tensor(a.t, dtype, report))
-                final[out] = LOW
+    # ------------------------------------------------------------ step 2: weights
+
+    def convert_initializers(self) -> None:
+        for name, t in self.types.items():
+            if t == self.FLOAT and name in self.graph_inputs:
+                self.final[name] = self.FLOAT if self.keep_io else self.LOW
+        new_inits = []
+        for init in self.g.initializer:
+            if init.data_type == self.FLOAT and self.low_by_consumers(init.name):
+                new_inits.append(_convert_tensor(init, self.dtype, self.report))
+                self.final[init.name] = self.LOW
             else:
-                final[out] = FLOAT
-        elif mode == "low":
-            report.low_nodes += 1
-            for o in fout:
-                final[o] = LOW
-            if n.op_type == "Cast":
-                _attr(n, "to").i = LOW
-            if n.op_type == "ConstantOfShape":
-                a = _attr(n, "value")
-                if a is not None and a.t.data_type == FLOAT:
-                    a.t.CopyFrom(_convert_tensor(a.t, dtype, report))
-        elif mode == "fp32":
-            report.fp32_nodes += 1
-            for o in fout:
-                final[o] = FLOAT
+                new_inits.append(init)
+                if init.data_type == self.FLOAT:
+                    self.final[init.name] = self.FLOAT
+        del self.g.initializer[:]
+        self.g.initializer.extend(new_inits)
+
+    # ------------------------------------------------------------ step 3: node outputs
+
+    def retype_outputs(self) -> None:
+        for idx, n in enumerate(self.g.node):
+            mode = self.modes[idx]
+            fout = [o for o in n.output if o and self.types.get(o) == self.FLOAT]
+            if mode == "const":
+                self._retype_constant(n)
+            elif mode == "low":
+                self.report.low_nodes += 1
+                for o in fout:
+                    self.final[o] = self.LOW
+                if n.op_type == "Cast":
+                    _attr(n, "to").i = self.LOW
+                if n.op_type == "ConstantOfShape":
+                    a = _attr(n, "value")
+                    if a is not None and a.t.data_type == self.FLOAT:
+                        a.t.CopyFrom(_convert_tensor(a.t, self.dtype, self.report))
+            else:
+                if mode == "fp32":
+                    self.report.fp32_nodes += 1
+                for o in fout:  # fp32 nodes, and float outputs of ops with no float inputs we know of
+                    self.final[o] = self.FLOAT
+
+    def _retype_constant(self, n) -> None:
+        out = n.output[0]
+        if self.low_by_consumers(out) and not (out in self.graph_outputs and self.keep_io):
+            a = _attr(n, "value")
+            a.t.CopyFrom(_convert_tensor(a.t, self.dtype, self.report))
+            self.final[out] = self.LOW
         else:
-            for o in fout:  # e.g. a float output of an op with no float inputs we know of
-                final[o] = FLOAT
+            self.final[out] = self.FLOAT
 
-    # rebuild the node list with casts where a consumer wants another type
-    cast_cache: dict[tuple[str, int], str] = {}
-    new_nodes = []
+    # ------------------------------------------------------------ step 4: casts where types meet
 
-    def cast_to(name: str, to: int) -> str:
+    def cast_to(self, name: str, to: int) -> str:
+        from onnx import helper
+
         key = (name, to)
-        if key not in cast_cache:
-            suffix = "fp32" if to == FLOAT else dtype
+        if key not in self.cast_cache:
+            suffix = "fp32" if to == self.FLOAT else self.dtype
             out = f"{name}__to_{suffix}"
-            new_nodes.append(helper.make_node("Cast", [name], [out], to=to, name=f"natx_cast_{len(cast_cache)}_{suffix}"))
-            cast_cache[key] = out
-            report.casts_inserted += 1
-        return cast_cache[key]
+            node_name = f"natx_cast_{len(self.cast_cache)}_{suffix}"
+            self.new_nodes.append(helper.make_node("Cast", [name], [out], to=to, name=node_name))
+            self.cast_cache[key] = out
+            self.report.casts_inserted += 1
+        return self.cast_cache[key]
 
-    for idx, n in enumerate(g.node):
-        for pos, name in enumerate(list(n.input)):
-            if not name or types.get(name) != FLOAT:
-                continue
-            w = wants_low(idx, pos)
-            if w is None:
-                continue
-            have = final.get(name, FLOAT)
-            want = LOW if w else FLOAT
-            if have != want:
-                n.input[pos] = cast_to(name, want)
-        new_nodes.append(n)
+    def insert_casts(self) -> None:
+        for idx, n in enumerate(self.g.node):
+            for pos, name in enumerate(list(n.input)):
+                if not name or self.types.get(name) != self.FLOAT:
+                    continue
+                w = self.wants_low(idx, pos)
+                if w is None:
+                    continue
+                want = self.LOW if w else self.FLOAT
+                if self.final.get(name, self.FLOAT) != want:
+                    n.input[pos] = self.cast_to(name, want)
+            self.new_nodes.append(n)
 
-    # graph outputs keep float32
-    for o in g.output:
-        if o.type.tensor_type.elem_type != FLOAT:
-            continue
-        if final.get(o.name, FLOAT) == LOW:
-            if keep_io:
-                low_name = f"{o.name}__{dtype}"
-                for nd in new_nodes:
-                    for i, x in enumerate(nd.output):
+    # ------------------------------------------------------------ step 5: graph inputs / outputs
+
+    def keep_graph_io(self) -> None:
+        from onnx import helper
+
+        g = self.g
+        for o in g.output:
+            if o.type.tensor_type.elem_type != self.FLOAT or self.final.get(o.name, self.FLOAT) != self.LOW:
+                continue
+            if not self.keep_io:
+                o.type.tensor_type.elem_type = self.LOW
+                continue
+            low_name = f"{o.name}__{self.dtype}"
+            for nd in self.new_nodes:
+                for field_ in (nd.output, nd.input):
+                    for i, x in enumerate(field_):
                         if x == o.name:
-                            nd.output[i] = low_name
-                    for i, x in enumerate(nd.input):
-                        if x == o.name:
-                            nd.input[i] = low_name
-                new_nodes.append(helper.make_node("Cast", [low_name], [o.name], to=FLOAT, name=f"natx_cast_out_{o.name}"))
-                report.casts_inserted += 1
-            else:
-                o.type.tensor_type.elem_type = LOW
-    if not keep_io:
-        for i in g.input:
-            if i.name in graph_inputs and i.type.tensor_type.elem_type == FLOAT:
-                i.type.tensor_type.elem_type = LOW
-    del g.node[:]
-    g.node.extend(new_nodes)
-    for vi in g.value_info:
-        if types.get(vi.name) == FLOAT and vi.name in final:
-            vi.type.tensor_type.elem_type = final[vi.name]
-    _set_meta(model, "nat_export.dtype", dtype)
-    _set_meta(
-        model,
-        "nat_export.precision_conversion",
-        f"nat_export.runtime.fp16: {dtype} with {', '.join(sorted(keep_fp32))} in fp32"
-        + ("; inputs/outputs fp32" if keep_io else ""),
-    )
-    return model, report
+                            field_[i] = low_name
+            cast = helper.make_node("Cast", [low_name], [o.name], to=self.FLOAT, name=f"natx_cast_out_{o.name}")
+            self.new_nodes.append(cast)
+            self.report.casts_inserted += 1
+        if not self.keep_io:
+            for i in g.input:
+                if i.name in self.graph_inputs and i.type.tensor_type.elem_type == self.FLOAT:
+                    i.type.tensor_type.elem_type = self.LOW
+        del g.node[:]
+        g.node.extend(self.new_nodes)
+        for vi in g.value_info:
+            if self.types.get(vi.name) == self.FLOAT and vi.name in self.final:
+                vi.type.tensor_type.elem_type = self.final[vi.name]
+
+    # ------------------------------------------------------------ step 6: what was done
+
+    def record_metadata(self) -> None:
+        _set_meta(self.model, "nat_export.dtype", self.dtype)
+        _set_meta(
+            self.model,
+            "nat_export.precision_conversion",
+            f"nat_export.onnx.fp16: {self.dtype} with {', '.join(sorted(self.keep_fp32))} in fp32"
+            + ("; inputs/outputs fp32" if self.keep_io else ""),
+        )
+
+
+def convert_float_graph(
+    model,
+    dtype: str = "fp16",
+    *,
+    keep_fp32_ops: Iterable[str] = KEEP_FP32_OPS,
+    keep_io: bool = True,
+):
+    """An fp32 ONNX graph as an fp16- or bf16-typed one.
+
+    Args:
+        model: an fp32 ``onnx.ModelProto`` (not modified).
+        dtype: ``fp16`` or ``bf16``.
+        keep_fp32_ops: op types that keep float32 inputs and outputs.
+        keep_io: graph inputs and outputs stay float32 (casts inserted after / before them).
+
+    Returns:
+        ``(converted ModelProto, ConversionReport)``.
+
+    Raises:
+        Fp16ConversionError: no float32 tensors, untyped tensors, subgraphs, or an unknown ``dtype``.
+    """
+    import onnx
+
+    _check_no_subgraphs(model)
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    conv = _Conversion(copy, dtype, frozenset(keep_fp32_ops), keep_io)
+    conv.classify()
+    conv.convert_initializers()
+    conv.retype_outputs()
+    conv.insert_casts()
+    conv.keep_graph_io()
+    conv.record_metadata()
+    return copy, conv.report
 
 
 def _set_meta(model, key: str, value: str) -> None:

@@ -28,7 +28,7 @@ def reference(loaded, x: np.ndarray) -> np.ndarray:
 
 
 def build(onnx_path, engine_path, **kw):
-    from nat_export.runtime.trt_build import BuildOptions, build_engine
+    from nat_export.tensorrt import BuildOptions, build_engine
 
     return build_engine(onnx_path, engine_path, BuildOptions(min_shapes="1", opt_shapes="4", max_shapes="8", **kw))
 
@@ -40,7 +40,7 @@ def fp32_engine(micro_onnx, tmp_path_factory):
 
 
 def test_fp32_engine_matches_pytorch(fp32_engine, micro_loaded):
-    from nat_export.runtime.trt_engine import TrtEngine
+    from nat_export.tensorrt import TrtEngine
 
     result, path = fp32_engine
     eng = TrtEngine(path)
@@ -61,7 +61,7 @@ def test_fp32_engine_matches_pytorch(fp32_engine, micro_loaded):
 
 
 def test_sidecar_and_timing_cache(fp32_engine):
-    from nat_export.runtime.trt_engine import read_sidecar
+    from nat_export.tensorrt import read_sidecar
 
     result, path = fp32_engine
     side = read_sidecar(path)
@@ -73,7 +73,7 @@ def test_sidecar_and_timing_cache(fp32_engine):
 
 
 def test_fp16_engine(micro_onnx, micro_loaded, tmp_path):
-    from nat_export.runtime.trt_engine import TrtEngine
+    from nat_export.tensorrt import TrtEngine
 
     result = build(micro_onnx, tmp_path / "m16.engine", precision="fp16", save_onnx=tmp_path / "m16.onnx")
     assert result.info["precision"] == "fp16"
@@ -90,7 +90,7 @@ def test_fp16_engine(micro_onnx, micro_loaded, tmp_path):
 def test_plugin_engine(micro_loaded, tmp_path):
     from nat_export.export import ExportOptions, export_onnx
     from nat_export.native import PluginNotFoundError, find_library
-    from nat_export.runtime.trt_engine import TrtEngine
+    from nat_export.tensorrt import TrtEngine
 
     try:
         find_library("trt")

@@ -19,7 +19,7 @@ from nat_export.models import (
     variant_config,
 )
 
-from .conftest import FIXTURES, MICRO, micro_config_path, micro_io
+from ..conftest import FIXTURES, MICRO, micro_config_path, micro_io
 
 
 def _load(name: str, fmt: str):

@@ -1,7 +1,7 @@
 """Provider options for ONNX Runtime's TensorRT execution provider."""
 from __future__ import annotations
 
-from nat_export.runtime.ort_trt_ep import tensorrt_ep_providers
+from nat_export.ort import tensorrt_ep_providers
 
 
 def test_providers_with_plugin_and_cache(tmp_path):

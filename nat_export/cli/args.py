@@ -1,0 +1,172 @@
+"""Argument groups shared by the commands: one vocabulary for the whole tool (as Polygraphy's ``tools/args``).
+
+- model selection: ``--model`` / ``--from-pretrained`` / ``--weights``
+- precision: ``--fp16`` / ``--bf16`` (fp32 otherwise)
+- libraries: ``--plugin`` (TensorRT plugin) and ``--ort-op-library`` (ONNX Runtime NA op)
+- ONNX Runtime: ``--provider`` / ``--threads``
+- outputs: ``--json FILE`` (``-`` = stdout), ``--force``
+- ``-v`` / ``--verbose``
+
+Old spellings stay for one release as deprecated aliases (:class:`DeprecatedAlias`): they work,
+and print one warning line naming the new spelling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from .errors import UsageError
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+def warn_deprecated(old: str, use_instead: str) -> None:
+    """One warning line on stderr for an old spelling."""
+    print(
+        f"nat-export: warning: {old} is deprecated and will be removed in the next release; use {use_instead}",
+        file=sys.stderr,
+    )
+
+
+class DeprecatedAlias(argparse.Action):
+    """An old flag that stores into the new flag's ``dest`` and warns once on stderr."""
+
+    def __init__(self, option_strings, dest, use_instead: str, const=None, nargs=None, **kw):
+        self.use_instead = use_instead
+        super().__init__(option_strings, dest, nargs=nargs, const=const, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        warn_deprecated(option_string, self.use_instead)
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+def add_model_args(p, default_hint: bool = True) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--model",
+        metavar="NAME|CONFIG",
+        help="built-in variant (see `nat-export models`) or a config.json"
+        + (" (default: nat-tiny, randomly initialised)" if default_hint else ""),
+    )
+    g.add_argument(
+        "--from-pretrained", metavar="ID_OR_DIR", help="HF hub id (read offline from the cache when present) or checkpoint folder"
+    )
+    g.add_argument(
+        "--weights", metavar="FILE", help="state dict (.pth/.bin/.safetensors, original SHI-Labs or HF layout); needs --model"
+    )
+
+
+def has_model_args(args) -> bool:
+    return bool(getattr(args, "model", None) or getattr(args, "from_pretrained", None) or getattr(args, "weights", None))
+
+
+def load_from_args(args, spec: dict | None = None, console=None):
+    """LoadedModel from --model/--from-pretrained/--weights, else from ``spec`` (ONNX metadata ``source``), else default."""
+    from ..models import load_model
+
+    if has_model_args(args):
+        loaded = load_model(args.model, from_pretrained=args.from_pretrained, weights=args.weights)
+    elif spec:
+        loaded = load_model(spec.get("model"), from_pretrained=spec.get("from_pretrained"), weights=spec.get("weights"))
+    else:
+        loaded = load_model(None)
+    if loaded.source == "random" and console is not None:
+        console.print(
+            f"[yellow]warning:[/] {loaded.name} is randomly initialised (no weights given); its outputs mean nothing. "
+            "Load real weights with --from-pretrained shi-labs/nat-tiny-in1k-224 (or a checkpoint folder), "
+            "or --weights FILE --model VARIANT"
+        )
+    return loaded
+
+
+def add_precision_args(p, what: str, dtype_alias: bool = False, bf16_help: str | None = None) -> None:
+    """``--fp16`` / ``--bf16`` into ``args.precision`` (default fp32); ``--dtype`` as a deprecated alias."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--fp16", action="store_const", dest="precision", const="fp16", help=f"fp16 {what}")
+    g.add_argument(
+        "--bf16", action="store_const", dest="precision", const="bf16",
+        help=bf16_help or f"bf16 {what} (GPUs: Ampere and newer)",
+    )
+    if dtype_alias:
+        g.add_argument(
+            "--dtype", action=DeprecatedAlias, dest="precision", choices=PRECISIONS, use_instead="--fp16 / --bf16",
+            help=argparse.SUPPRESS,
+        )
+    p.set_defaults(precision="fp32")
+
+
+def add_library_args(p, *, trt: bool = True, ort: bool = True) -> None:
+    g = p.add_argument_group("plugin libraries (default: the ones `nat-export build-plugins` built)")
+    if trt:
+        g.add_argument("--plugin", metavar="LIB", help="TensorRT plugin library (libnat_export_trt.so, or a folder)")
+    if ort:
+        g.add_argument(
+            "--ort-op-library", metavar="LIB", help="ONNX Runtime NA custom-op library (libnat_export_ort.so, or a folder)"
+        )
+
+
+def add_ort_args(p) -> None:
+    g = p.add_argument_group("ONNX Runtime (for .onnx files)")
+    g.add_argument("--provider", choices=("cpu", "tensorrt"), default="cpu", help="execution provider (default: cpu)")
+    g.add_argument("--threads", type=int, metavar="N", help="intra-op threads (default: ONNX Runtime's)")
+
+
+def add_json_arg(p, what: str) -> None:
+    """``--json FILE`` (``-`` or a bare ``--json``: stdout)."""
+    p.add_argument(
+        "--json", nargs="?", const="-", metavar="FILE", help=f"write {what} as JSON to FILE ('-' or no FILE: stdout)"
+    )
+
+
+def add_force_arg(p, what: str) -> None:
+    p.add_argument("--force", action="store_true", help=f"overwrite {what} if it exists")
+
+
+def add_verbose_arg(p) -> None:
+    p.add_argument("-v", "--verbose", action="store_true", help="print more: backend logs, notes")
+
+
+def check_json_target(args, inputs=()) -> None:
+    """Refuse a ``--json`` file that is one of the inputs, or exists without ``--force``, before any work.
+
+    Raises:
+        UsageError / FileExistsError: the file would destroy an input or an existing file.
+    """
+    from pathlib import Path
+
+    target = getattr(args, "json", None)
+    if not target or target == "-":
+        return
+    path = Path(target)
+    for src in inputs:
+        if src is not None and path.resolve() == Path(src).resolve():
+            raise UsageError(f"--json {target} is also the model file {src}; give the report another file name")
+    if path.is_dir():
+        raise UsageError(f"--json {target} is a folder; give a file name")
+    if path.exists() and not getattr(args, "force", False):
+        raise FileExistsError(f"{target} exists; pass --force to overwrite it")
+
+
+def write_json(args, doc) -> None:
+    """Write ``doc`` where ``--json`` says (stdout for ``-``), atomically for files."""
+    import json
+    from pathlib import Path
+
+    from ..onnx.files import write_atomic
+
+    text = json.dumps(doc, indent=1) + "\n"
+    if args.json == "-":
+        sys.stdout.write(text)
+    else:
+        write_atomic(Path(args.json), text.encode(), force=True)
+
+
+def quiet_torch_warnings() -> None:
+    import logging
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)

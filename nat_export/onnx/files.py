@@ -1,0 +1,196 @@
+"""ONNX files: reading one once (:func:`read_onnx` -> :class:`OnnxFacts`), and atomic writes.
+
+Torch-free. Every command that opens an ONNX file goes through :func:`read_onnx`, so a file
+that does not parse is one clear error, and the graph is parsed once per command.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .contract import is_na_node
+from .metadata import ModelDescription
+
+__all__ = ["OnnxFacts", "OnnxFileError", "count_na_nodes", "input_shapes", "read_onnx", "write_atomic"]
+
+#: ONNX element type -> numpy dtype name.
+ELEM_TYPES = {1: "float32", 10: "float16", 16: "bfloat16", 6: "int32", 7: "int64", 2: "uint8", 3: "int8", 9: "bool"}
+
+Dim = "int | str | None"
+
+
+class OnnxFileError(ValueError):
+    """An ONNX file that is missing or does not parse; the message names the file and the fix."""
+
+
+def count_na_nodes(model) -> int:
+    """Number of contract NA nodes in an ONNX ``ModelProto``."""
+    return sum(1 for n in model.graph.node if is_na_node(n))
+
+
+def input_shapes(model) -> dict[str, list[int | str | None]]:
+    """Graph inputs (initializers excluded) -> dims (int, or the dim_param / None when dynamic)."""
+    inits = {i.name for i in model.graph.initializer}
+    out = {}
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        out[vi.name] = [
+            int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or None)
+            for d in vi.type.tensor_type.shape.dim
+        ]
+    return out
+
+
+def _elem_type(vi) -> str:
+    return ELEM_TYPES.get(vi.type.tensor_type.elem_type, f"onnx type {vi.type.tensor_type.elem_type}")
+
+
+@dataclass
+class OnnxFacts:
+    """What the tools need to know of an ONNX file, read once.
+
+    Attributes:
+        path: the file.
+        inputs: graph input name -> dims (int; a name or None where dynamic), initializers excluded.
+        input_types / output_types: name -> numpy dtype name (``float32``, ``float16``, ``bfloat16``, ...).
+        outputs: graph output names, in order.
+        na_nodes: number of contract NA nodes (0 for a portable graph).
+        description: the ``nat_export.*`` metadata (empty for files written by other tools).
+    """
+
+    path: Path
+    inputs: dict[str, list]
+    input_types: dict[str, str]
+    outputs: list[str]
+    output_types: dict[str, str]
+    na_nodes: int
+    description: ModelDescription
+
+    @property
+    def input_name(self) -> str:
+        return next(iter(self.inputs))
+
+    @property
+    def input_shape(self) -> list:
+        return self.inputs[self.input_name]
+
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch of the first input when the file fixes it, else None."""
+        b = self.input_shape[0] if self.input_shape else None
+        return b if isinstance(b, int) else None
+
+    @property
+    def dynamic_resolution(self) -> bool:
+        s = self.input_shape
+        return len(s) == 4 and not all(isinstance(d, int) for d in s[2:])
+
+    def shape_for_batch(self, batch: int) -> tuple[int, ...]:
+        """The first input's concrete shape for ``batch``: dynamic H, W take the recorded resolution.
+
+        Raises:
+            OnnxFileError: a dynamic axis that nothing recorded fixes.
+        """
+        dims = [int(batch)]
+        res = self.description.resolution
+        for ax, d in enumerate(self.input_shape[1:], start=1):
+            if isinstance(d, int):
+                dims.append(d)
+            elif res is not None and len(self.input_shape) == 4 and ax in (2, 3):
+                dims.append(int(res[ax - 2]))
+            else:
+                raise OnnxFileError(
+                    f"input axis {ax} of {self.path} is dynamic and the file records no resolution; "
+                    "export it with `nat-export onnx --resolution HxW`"
+                )
+        return tuple(dims)
+
+
+def read_onnx(path: str | Path, *, load_weights: bool = False):
+    """Parse an ONNX file once: ``(ModelProto, OnnxFacts)``.
+
+    ``load_weights=False`` leaves external weight files unread (the graph, metadata and small
+    initializers are enough for the facts).
+
+    Raises:
+        OnnxFileError: the file is missing, a folder, or not a parseable ONNX model.
+        nat_export.onnx.metadata.MetadataError: tampered ``nat_export.*`` metadata.
+    """
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    path = Path(path)
+    if not path.exists():
+        raise OnnxFileError(f"{path} not found; pass an ONNX file written by `nat-export onnx`")
+    if not path.is_file():
+        raise OnnxFileError(f"{path} is not a file; pass an ONNX file written by `nat-export onnx`")
+    try:
+        model = onnx.load(str(path), load_external_data=load_weights)
+    except (DecodeError, ValueError, OSError, RuntimeError, onnx.onnx_cpp2py_export.checker.ValidationError) as e:
+        why = " ".join(str(e).split())[:200] or type(e).__name__
+        raise OnnxFileError(f"{path} is not a readable ONNX model ({why}); re-export it with `nat-export onnx`") from None
+    if not model.graph.node and not model.graph.input:
+        raise OnnxFileError(f"{path} is not an ONNX model (no graph); re-export it with `nat-export onnx`")
+    inits = {i.name for i in model.graph.initializer}
+    ins = [vi for vi in model.graph.input if vi.name not in inits]
+    facts = OnnxFacts(
+        path=path,
+        inputs=input_shapes(model),
+        input_types={vi.name: _elem_type(vi) for vi in ins},
+        outputs=[o.name for o in model.graph.output],
+        output_types={o.name: _elem_type(o) for o in model.graph.output},
+        na_nodes=count_na_nodes(model),
+        description=ModelDescription.read(model, where=str(path)),
+    )
+    if not facts.inputs:
+        raise OnnxFileError(f"{path} has no graph inputs; re-export it with `nat-export onnx`")
+    return model, facts
+
+
+def write_atomic(path: str | Path, data: bytes | memoryview, force: bool = True, mode: int = 0o644) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it into place.
+
+    The file gets ``mode`` (less the umask), not the temporary file's 0600. SIGTERM/SIGHUP during
+    the write remove the temporary file before the process ends.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``force`` is False, or ``path`` is a folder.
+        OSError: the folder cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise FileExistsError(f"{path} is a folder; give a file name")
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} exists; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    previous = {}
+
+    def cleanup(signum, frame):
+        Path(tmp).unlink(missing_ok=True)
+        signal.signal(signum, previous.get(signum, signal.SIG_DFL))
+        os.kill(os.getpid(), signum)
+
+    try:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                previous[sig] = signal.signal(sig, cleanup)
+            except ValueError:  # not the main thread
+                pass
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,324 @@
+"""The one schema of what nat-export records about a model: :class:`ModelDescription`.
+
+Export writes it into the ONNX file as ``metadata_props`` (``nat_export.<field>``, JSON for
+structured values); the TensorRT sidecar carries the same fields as plain JSON; validation,
+the runtimes, ``infer`` and the C++ sample read it back. The preprocessing recipe is data of
+the description (:class:`Preprocessing`), as timm's pretrained configs hold
+mean / std / crop_pct / interpolation.
+
+Torch-free: only the standard library (and an ONNX ``ModelProto`` passed in).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+
+__all__ = [
+    "CROP_PCT",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "METADATA_PREFIX",
+    "MetadataError",
+    "ModelDescription",
+    "Preprocessing",
+]
+
+METADATA_PREFIX = "nat_export."
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Fraction of the resized image kept by the center crop in the NAT/DiNAT ImageNet evaluation (timm's crop_pct).
+CROP_PCT = 0.875
+INTERPOLATIONS = ("bicubic", "bilinear", "nearest")
+
+
+class MetadataError(ValueError):
+    """Recorded metadata that cannot be decoded; the message names the field and the fix."""
+
+
+def _fail(where: str, key: str, what: str) -> MetadataError:
+    return MetadataError(f"{where}: {key} {what}; re-export the model with `nat-export onnx` (or rebuild the engine)")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Image -> ``pixel_values``: resize the shorter side, center-crop, scale, normalize.
+
+    Attributes:
+        center_crop: (H, W) of the model input, pixels.
+        resize_shorter_side: the shorter image side after resizing, pixels (aspect ratio kept).
+        interpolation: ``bicubic`` | ``bilinear`` | ``nearest`` (Pillow filters).
+        scale: multiplies the 0..255 pixel values before normalization.
+        mean, std: per channel, applied after ``scale``.
+        layout: ``NCHW``; color: ``RGB`` (or ``L`` for 1-channel models).
+    """
+
+    center_crop: tuple[int, int]
+    resize_shorter_side: int
+    interpolation: str = "bicubic"
+    scale: float = 1 / 255
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    layout: str = "NCHW"
+    color: str = "RGB"
+
+    @classmethod
+    def imagenet(cls, resolution: Sequence[int], crop_pct: float = CROP_PCT) -> Preprocessing:
+        """The ImageNet evaluation recipe at ``resolution`` (H, W): shorter side to min(H, W) / crop_pct, bicubic."""
+        h, w = int(resolution[0]), int(resolution[1])
+        return cls(center_crop=(h, w), resize_shorter_side=round(min(h, w) / crop_pct))
+
+    @property
+    def crop_pct(self) -> float:
+        return min(self.center_crop) / self.resize_shorter_side
+
+    def to_dict(self) -> dict:
+        return {
+            "resize_shorter_side": self.resize_shorter_side,
+            "interpolation": self.interpolation,
+            "center_crop": list(self.center_crop),
+            "scale": self.scale,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "layout": self.layout,
+            "color": self.color,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping, where: str = "preprocessing") -> Preprocessing:
+        """Decode and check a recipe dict (missing fields take the ImageNet defaults).
+
+        Raises:
+            MetadataError: a field of the wrong type or out of range.
+        """
+        if isinstance(d, Preprocessing):
+            return d
+        if not isinstance(d, Mapping):
+            raise _fail(where, "preprocessing", "is not a JSON object")
+        try:
+            crop = tuple(int(x) for x in d["center_crop"])
+            if len(crop) != 2 or min(crop) < 1:
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            raise _fail(where, "preprocessing.center_crop", "is not [H, W] with positive integers") from None
+        short = d.get("resize_shorter_side")
+        if short is None:
+            short = round(min(crop) / CROP_PCT)
+        if isinstance(short, bool) or not isinstance(short, (int, float)) or short < 1:
+            raise _fail(where, "preprocessing.resize_shorter_side", "is not a positive integer")
+        interp = str(d.get("interpolation", "bicubic")).lower()
+        if interp not in INTERPOLATIONS:
+            raise _fail(where, "preprocessing.interpolation", f"is {interp!r}, not one of {', '.join(INTERPOLATIONS)}")
+        vec = {}
+        for key, default in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
+            try:
+                v = tuple(float(x) for x in d.get(key, default))
+                if not v or not all(math.isfinite(x) for x in v) or (key == "std" and min(v) <= 0):
+                    raise ValueError
+            except (TypeError, ValueError):
+                raise _fail(where, f"preprocessing.{key}", "is not a list of finite numbers (std > 0)") from None
+            vec[key] = v
+        try:
+            scale = float(d.get("scale", 1 / 255))
+            if not math.isfinite(scale) or scale <= 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise _fail(where, "preprocessing.scale", "is not a positive number") from None
+        return cls(
+            center_crop=crop,
+            resize_shorter_side=int(short),
+            interpolation=interp,
+            scale=scale,
+            mean=vec["mean"],
+            std=vec["std"],
+            layout=str(d.get("layout", "NCHW")),
+            color=str(d.get("color", "RGB")),
+        )
+
+
+def _str(v, where, key):
+    if not isinstance(v, str):
+        raise _fail(where, key, "is not a string")
+    return v
+
+
+def _dict(v, where, key):
+    if not isinstance(v, dict):
+        raise _fail(where, key, "is not a JSON object")
+    return v
+
+
+def _resolution(v, where, key):
+    if (
+        not isinstance(v, (list, tuple))
+        or len(v) != 2
+        or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v)
+    ):
+        raise _fail(where, key, "is not [H, W] with positive integers")
+    return (int(v[0]), int(v[1]))
+
+
+def _labels(v, where, key):
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise _fail(where, key, "is not a list of strings")
+    return list(v)
+
+
+def _choice(*allowed):
+    def check(v, where, key):
+        if v not in allowed:
+            raise _fail(where, key, f"is {v!r}, not one of {', '.join(allowed)}")
+        return v
+
+    return check
+
+
+#: field -> (stored as JSON?, decoder). The order is the order written.
+_SCHEMA = {
+    "variant": (False, _str),
+    "config": (True, _dict),
+    "contract_version": (False, _str),
+    "na_mode": (False, _choice("plugin", "portable")),
+    "dtype": (False, _choice("fp32", "fp16", "bf16")),
+    "resolution": (True, _resolution),
+    "preprocessing": (True, lambda v, where, key: Preprocessing.from_dict(v, where)),
+    "labels": (True, _labels),
+    "source": (True, _dict),
+    "exporter_version": (False, _str),
+    "precision_conversion": (False, _str),
+}
+
+
+@dataclass
+class ModelDescription:
+    """What a model file is: variant, config, precision, NA mode, input resolution, preprocessing, labels.
+
+    Every field is optional (files from other tools carry none). ``resolution`` is (H, W) in pixels;
+    ``dtype`` is the graph's float type (``fp32`` | ``fp16`` | ``bf16``); ``na_mode`` is ``plugin``
+    (NA as the contract op) or ``portable`` (standard ONNX ops); ``source`` says how to rebuild the
+    PyTorch reference (``{"model", "from_pretrained", "weights"}``).
+    """
+
+    variant: str | None = None
+    config: dict | None = None
+    contract_version: str | None = None
+    na_mode: str | None = None
+    dtype: str | None = None
+    resolution: tuple[int, int] | None = None
+    preprocessing: Preprocessing | None = None
+    labels: list[str] | None = None
+    source: dict | None = None
+    exporter_version: str | None = None
+    precision_conversion: str | None = None
+    extra: dict[str, str] = field(default_factory=dict, repr=False)  # other nat_export.* keys, kept as text
+
+    # ------------------------------------------------------------ plain JSON (the sidecar)
+
+    def to_json(self) -> dict:
+        """The fields that are set, as plain JSON values (the engine sidecar's top-level keys)."""
+        out = {}
+        for name in _SCHEMA:
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if isinstance(v, Preprocessing):
+                v = v.to_dict()
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[name] = v
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping, where: str = "sidecar") -> ModelDescription:
+        """The schema's fields of a JSON object (other keys are ignored).
+
+        Raises:
+            MetadataError: a field of the wrong type.
+        """
+        kwargs = {}
+        for name, (_, decode) in _SCHEMA.items():
+            if data.get(name) is not None:
+                kwargs[name] = decode(data[name], where, name)
+        return cls(**kwargs)
+
+    # ------------------------------------------------------------ ONNX metadata_props
+
+    def to_props(self) -> dict[str, str]:
+        """``{"nat_export.<field>": text}``: JSON for structured fields, plain text otherwise."""
+        props = {}
+        for name, value in self.to_json().items():
+            is_json = _SCHEMA[name][0]
+            props[METADATA_PREFIX + name] = json.dumps(value) if is_json else str(value)
+        for k, v in self.extra.items():
+            props[METADATA_PREFIX + k] = v
+        return props
+
+    @classmethod
+    def from_props(cls, props: Mapping[str, str], where: str = "model") -> ModelDescription:
+        """Decode ``nat_export.*`` properties (other keys are ignored).
+
+        Raises:
+            MetadataError: a value that is not valid JSON, or of the wrong type.
+        """
+        data, extra = {}, {}
+        for key, text in props.items():
+            if not key.startswith(METADATA_PREFIX):
+                continue
+            name = key[len(METADATA_PREFIX) :]
+            if name not in _SCHEMA:
+                extra[name] = text
+                continue
+            if _SCHEMA[name][0]:
+                try:
+                    data[name] = json.loads(text)
+                except json.JSONDecodeError:
+                    raise _fail(where, key, "is not valid JSON") from None
+            else:
+                data[name] = text
+        desc = cls.from_json(data, where)
+        desc.extra = extra
+        return desc
+
+    @classmethod
+    def read(cls, model, where: str = "model") -> ModelDescription:
+        """The description recorded in an ONNX ``ModelProto``.
+
+        Raises:
+            MetadataError: tampered or invalid ``nat_export.*`` metadata.
+        """
+        return cls.from_props({p.key: p.value for p in model.metadata_props}, where)
+
+    def write(self, model) -> None:
+        """Set this description's properties on an ONNX ``ModelProto`` (replacing the same keys)."""
+        props = self.to_props()
+        keep = [p for p in model.metadata_props if p.key not in props]
+        del model.metadata_props[:]
+        for p in keep:
+            model.metadata_props.add(key=p.key, value=p.value)
+        for k, v in props.items():
+            model.metadata_props.add(key=k, value=v)
+
+    # ------------------------------------------------------------ derived facts
+
+    @property
+    def is_nat_export(self) -> bool:
+        """Whether the file was written by nat-export (it records a contract version)."""
+        return self.contract_version is not None
+
+    def preprocessing_or_default(self, input_shape: Sequence | None = None) -> Preprocessing | None:
+        """The recorded recipe, else the ImageNet recipe at the recorded resolution or the input's static H, W."""
+        if self.preprocessing is not None:
+            return self.preprocessing
+        res = self.resolution
+        if res is None and input_shape is not None and len(input_shape) == 4:
+            hw = input_shape[2:]
+            if all(isinstance(d, int) and d > 0 for d in hw):
+                res = (int(hw[0]), int(hw[1]))
+        return None if res is None else Preprocessing.imagenet(res)
+
+
+def field_names() -> list[str]:
+    """The schema's field names, in the order they are written."""
+    return [f.name for f in fields(ModelDescription) if f.name in _SCHEMA]

@@ -1,0 +1,322 @@
+"""One way to run a model file, whatever it is: :func:`open_model` -> :class:`ModelRunner`.
+
+Runners are Polygraphy ``BaseRunner`` s (``activate`` / ``get_input_metadata`` / ``infer``,
+``inference_time`` in seconds), so Polygraphy's ``Comparator`` can run them side by side.
+Each also carries what nat-export knows of its model (:attr:`ModelRunner.description`: labels,
+preprocessing, resolution), its input name / shape / dtype and the batch sizes it takes, so
+``infer``, ``bench`` and ``validate`` do no backend work of their own:
+
+- :class:`OrtRunner`    an ONNX file in ONNX Runtime (CPU with the NA op library, or the TensorRT EP)
+- :class:`TrtRunner`    a TensorRT engine (:class:`nat_export.tensorrt.TrtEngine`)
+- :class:`TorchRunner`  the PyTorch reference model
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from polygraphy.backend.base import BaseRunner
+from polygraphy.common import TensorMetadata
+
+from ..onnx.files import OnnxFacts, read_onnx
+from ..onnx.metadata import ModelDescription
+
+__all__ = ["ModelRunner", "OrtRunner", "RunnerError", "TorchRunner", "TrtRunner", "is_onnx", "open_model"]
+
+
+class RunnerError(ValueError):
+    """Input the model cannot take (batch, shape) or a model file it cannot open; the message says the fix."""
+
+
+def is_onnx(path: str | Path) -> bool:
+    return Path(path).suffix.lower() == ".onnx"
+
+
+class ModelRunner(BaseRunner):
+    """A model ready to run, with what is known of it.
+
+    Attributes:
+        description: the model's :class:`~nat_export.onnx.metadata.ModelDescription`.
+        input_name: the (first) input, ``pixel_values`` for nat-export files.
+        input_dims: its dims (int, or None where dynamic).
+        input_dtype: the numpy dtype fed to it (float32 unless the file takes float16).
+        output_names: outputs, in order.
+        min_batch, max_batch: the batch sizes it takes (``max_batch`` None: any).
+        backend: a one-line description (``ONNX Runtime 1.32.0 CPUExecutionProvider`` ...).
+    """
+
+    description: ModelDescription
+    input_name: str
+    input_dims: list
+    input_dtype: type = np.float32
+    output_names: list[str]
+    min_batch: int = 1
+    max_batch: int | None = None
+    backend: str = ""
+    notes: Sequence[str] = ()  # what the caller should be told about how the model runs
+
+    def shape_for_batch(self, batch: int) -> tuple[int, ...]:
+        """The concrete input shape for ``batch``: dynamic H, W take the recorded resolution.
+
+        Raises:
+            RunnerError: the batch is outside what the model takes, or a dynamic axis nothing fixes.
+        """
+        self.check_batch(batch)
+        dims = [int(batch)]
+        res = self.description.resolution
+        for ax, d in enumerate(self.input_dims[1:], start=1):
+            if isinstance(d, int) and d > 0:
+                dims.append(d)
+            elif res is not None and len(self.input_dims) == 4 and ax in (2, 3):
+                dims.append(int(res[ax - 2]))
+            else:
+                raise RunnerError(f"input axis {ax} of {self.name} is dynamic and the model records no resolution")
+        return tuple(dims)
+
+    def check_batch(self, batch: int) -> None:
+        """Raises RunnerError when ``batch`` is not one this model takes in one call."""
+        if batch < 1:
+            raise RunnerError(f"batch must be >= 1, got {batch}")
+        if batch < self.min_batch or (self.max_batch is not None and batch > self.max_batch):
+            hi = self.max_batch if self.max_batch is not None else "any"
+            raise RunnerError(f"batch {batch} is outside what {self.name} takes ({self.min_batch}..{hi})")
+
+    def get_input_metadata_impl(self):
+        dims = [d if isinstance(d, int) and d > 0 else None for d in self.input_dims]
+        return TensorMetadata().add(self.input_name, self.input_dtype, dims)
+
+    def __call__(self, feed: dict) -> dict[str, np.ndarray]:
+        """Run once (activating the runner if needed); ``feed`` maps input names to arrays."""
+        if not self.is_active:
+            self.activate()
+        return self.infer(feed, check_inputs=False)
+
+    def timed_call(self, batch: int):
+        """A no-argument callable that runs one batch of random input (for benchmarks)."""
+        x = np.random.default_rng(0).standard_normal(self.shape_for_batch(batch)).astype(self.input_dtype)
+        feed = {self.input_name: x}
+        if not self.is_active:
+            self.activate()
+        return lambda: self.infer(feed, check_inputs=False)
+
+    def deactivate_impl(self):
+        pass
+
+    def __del__(self):  # a runner used through __call__ is deactivated quietly when dropped
+        if getattr(self, "is_active", False):
+            try:
+                self.deactivate()
+            except Exception:  # noqa: BLE001 - interpreter shutdown
+                pass
+
+    def _timed(self, fn, feed):
+        start = time.perf_counter()
+        out = fn(feed)
+        self.inference_time = time.perf_counter() - start
+        return OrderedDict((n, out[n]) for n in self.output_names if n in out)
+
+
+class OrtRunner(ModelRunner):
+    """An ONNX file in ONNX Runtime; ``session`` is an ``InferenceSession``."""
+
+    def __init__(self, session, facts: OnnxFacts, label: str | None = None):
+        import onnxruntime as ort
+
+        from ..ort import input_numpy_type, session_runner
+
+        super().__init__(name=label or str(facts.path), prefix="ort-runner")
+        self.session, self.facts = session, facts
+        self.description = facts.description
+        self.input_name = facts.input_name
+        self.input_dims = list(facts.input_shape)
+        self.input_dtype = input_numpy_type(session, self.input_name)
+        self.output_names = list(facts.outputs)
+        fixed = facts.fixed_batch
+        self.min_batch, self.max_batch = (fixed, fixed) if fixed is not None else (1, None)
+        self.backend = f"ONNX Runtime {ort.__version__} {session.get_providers()[0]}"
+        self._run = session_runner(session)
+
+    def check_batch(self, batch: int) -> None:
+        if self.facts.fixed_batch is not None and batch != self.facts.fixed_batch:
+            raise RunnerError(
+                f"{self.facts.path} has a fixed batch of {self.facts.fixed_batch}, not {batch}; use batch "
+                f"{self.facts.fixed_batch}, or re-export with a dynamic batch (nat-export onnx without --batch)"
+            )
+        super().check_batch(batch)
+
+    def infer_impl(self, feed_dict):
+        return self._timed(self._run, feed_dict)
+
+
+class TrtRunner(ModelRunner):
+    """A TensorRT engine. Larger batches than its profile are split, smaller ones padded (see TrtEngine)."""
+
+    def __init__(self, engine, label: str | None = None):
+        super().__init__(name=label or str(engine.path), prefix="trt-runner")
+        self.engine = engine
+        self.description = engine.description
+        self.input_name = engine.input_names[0]
+        self.input_dims = list(engine.input_shape())
+        self.output_names = list(engine.output_names)
+        self.min_batch, self.max_batch = 1, None  # TrtEngine.__call__ splits and pads
+        self.backend = f"TensorRT {engine.tensorrt_version} {engine.precision or ''}".rstrip()
+
+    def infer_impl(self, feed_dict):
+        return self._timed(self.engine, feed_dict)
+
+    def device_call(self, batch: int):
+        """A callable running one batch whose input stays on the GPU (the engine's own time, as trtexec's)."""
+        import torch
+
+        if not self.engine.min_batch <= batch <= self.engine.max_batch:
+            raise RunnerError(
+                f"batch {batch} is outside the engine's profile ({self.engine.min_batch}..{self.engine.max_batch}); "
+                f"rebuild it with e.g. --min 1 --opt {batch} --max {max(batch, self.engine.max_batch)}"
+            )
+        x = np.random.default_rng(0).standard_normal(self.engine.input_shape(batch)).astype(np.float32)
+        xd = torch.from_numpy(x).to(self.engine.device)
+        return lambda: self.engine.run_device({self.input_name: xd})
+
+
+class TorchRunner(ModelRunner):
+    """The PyTorch reference model (``nat_export.models.NAT``) in eval mode, no grad.
+
+    ``output_names``: the names given to ``logits`` and, with ``features``, the per-level maps.
+    """
+
+    def __init__(
+        self,
+        model,
+        output_names: Sequence[str] = ("logits",),
+        features: bool = False,
+        device: str = "cpu",
+        dtype: str = "fp32",
+        resolution: Sequence[int] | None = None,
+        name: str = "pytorch",
+    ):
+        import torch
+
+        super().__init__(name=name, prefix="torch-runner")
+        self._model, self._features, self._device = model, features, device
+        self._dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+        chans = model.config.in_chans
+        self.description = ModelDescription(resolution=tuple(resolution) if resolution else None, dtype=dtype)
+        self.input_name = "pixel_values"
+        self.input_dims = [None, chans, None, None]
+        self.output_names = list(output_names)
+        self.backend = f"PyTorch {torch.__version__} {device} {dtype}"
+
+    def activate_impl(self):
+        self._net = self._model.to(device=self._device, dtype=self._dtype).eval()
+
+    def _forward(self, x):
+        import torch
+
+        with torch.inference_mode():
+            if self._features:
+                logits, feats = self._net.forward_with_features(x)
+                return [logits, *feats]
+            return [self._net(x)]
+
+    def infer_impl(self, feed_dict):
+        import torch
+
+        start = time.perf_counter()
+        x = torch.from_numpy(np.asarray(feed_dict[self.input_name], dtype=np.float32))
+        outs = self._forward(x.to(device=self._device, dtype=self._dtype))
+        result = OrderedDict((n, o.float().cpu().numpy()) for n, o in zip(self.output_names, outs))
+        self.inference_time = time.perf_counter() - start
+        return result
+
+    def timed_call(self, batch: int):
+        import torch
+
+        x = np.random.default_rng(0).standard_normal(self.shape_for_batch(batch)).astype(np.float32)
+        if not self.is_active:
+            self.activate()
+        xt = torch.from_numpy(x).to(device=self._device, dtype=self._dtype)
+        return lambda: self._forward(xt)
+
+    def deactivate_impl(self):
+        del self._net
+
+
+def open_model(
+    path: str | Path,
+    *,
+    provider: str = "cpu",
+    plugin: str | Path | None = None,
+    ort_op_library: str | Path | None = None,
+    fp16: bool = False,
+    cache_dir: str | Path | None = None,
+    threads: int | None = None,
+    cuda_graphs: bool = True,
+    expand_missing_op: bool = False,
+    model=None,
+    facts: OnnxFacts | None = None,
+    verbose: bool = False,
+) -> ModelRunner:
+    """Open an exported ONNX file or a TensorRT engine as a runner; the file is parsed once.
+
+    Args:
+        path: ``*.onnx`` (ONNX Runtime) or anything else (a TensorRT engine with its sidecar).
+        provider: ONNX Runtime provider for ONNX files: ``cpu`` or ``tensorrt`` (the TensorRT EP).
+        plugin: the TensorRT plugin library (engines, and the TensorRT EP); default: the built one.
+        ort_op_library: the ONNX Runtime NA op library (ONNX files with NA nodes on the CPU); default: the built one.
+        fp16, cache_dir: TensorRT EP options (fp16 kernels; engine / timing cache folder).
+        threads: ONNX Runtime intra-op threads.
+        cuda_graphs: engines: replay CUDA graphs.
+        expand_missing_op: CPU: when the op library is not built, run the NA nodes expanded into
+            standard ops (needs ``model`` with weights, or loads it) instead of failing.
+        model, facts: an already parsed ``ModelProto`` / :class:`OnnxFacts` of ``path`` (not parsed again).
+
+    Raises:
+        nat_export.onnx.files.OnnxFileError: the ONNX file is missing or does not parse.
+        nat_export.native.PluginNotFoundError: a library the model needs is not built.
+        nat_export.ort.OrtError / nat_export.tensorrt.TrtError: the backend refused the model.
+    """
+    from ..native import PluginNotFoundError, find_library
+    from ..ort import make_session, onnx_session
+
+    path = Path(path)
+    if not is_onnx(path):
+        from ..tensorrt import TrtEngine
+
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found; pass an engine built by `nat-export trt` or an .onnx file")
+        return TrtRunner(TrtEngine(path, plugin_lib=plugin, cuda_graphs=cuda_graphs, verbose=verbose))
+    if facts is None:
+        model, facts = read_onnx(path, load_weights=expand_missing_op)
+    if provider != "cpu":
+        sess = onnx_session(
+            path, provider=provider, plugin_lib=plugin, fp16=fp16, engine_cache_dir=cache_dir, threads=threads,
+            has_na=facts.na_nodes > 0,
+        )
+        return OrtRunner(sess, facts, label="ort-trt-ep")
+    if facts.na_nodes == 0:
+        lib = find_library("ort", ort_op_library) if ort_op_library is not None else None
+        return OrtRunner(make_session(path, custom_op_library=lib, threads=threads), facts, label="ort")
+    try:
+        lib = find_library("ort", ort_op_library)
+    except PluginNotFoundError:
+        if ort_op_library is not None or not expand_missing_op:
+            raise
+        lib = None
+    if lib is not None:
+        runner = OrtRunner(make_session(path, custom_op_library=lib, threads=threads), facts, label="ort+na-op")
+        runner.notes = [f"ONNX Runtime ran the custom-op graph with the NA op library {lib}"]
+        return runner
+    from ..export.portable import expand_na_nodes
+
+    if model is None:
+        model, _ = read_onnx(path, load_weights=True)
+    runner = OrtRunner(make_session(expand_na_nodes(model), threads=threads), facts, label="ort-portable")
+    runner.notes = [
+        "the NA custom-op library is not built, so ONNX Runtime ran this graph with every NA node expanded "
+        "into standard ops (--portable); run `nat-export build-plugins` to validate the custom-op graph itself"
+    ]
+    return runner

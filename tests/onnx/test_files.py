@@ -1,0 +1,87 @@
+"""ONNX files: read once with clear errors for files that are not models; atomic writes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from nat_export.onnx.files import OnnxFileError, read_onnx, write_atomic
+
+
+def test_atomic_write_refuses_overwrite(tmp_path):
+    p = tmp_path / "x.bin"
+    write_atomic(p, b"one", force=False)
+    with pytest.raises(FileExistsError, match="--force"):
+        write_atomic(p, b"two", force=False)
+    assert p.read_bytes() == b"one"
+    write_atomic(p, b"two", force=True)
+    assert p.read_bytes() == b"two"
+
+
+def test_atomic_write_onto_a_folder(tmp_path):
+    with pytest.raises(FileExistsError, match="is a folder"):
+        write_atomic(tmp_path, b"x", force=True)
+
+
+def test_atomic_write_is_readable_by_others(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "m.onnx", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.onnx").stat().st_mode) == 0o644
+
+
+def test_sigterm_during_write_leaves_no_temporary_file(tmp_path):
+    code = (
+        "import os, signal, sys\n"
+        "from nat_export.onnx import files\n"
+        "class Slow(bytes):\n"
+        "    pass\n"
+        "orig = os.fdopen\n"
+        "def fdopen(fd, mode):\n"
+        "    f = orig(fd, mode)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return f\n"
+        "files.os.fdopen = fdopen\n"
+        f"files.write_atomic({str(tmp_path / 'out.bin')!r}, b'data')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, not a model", b"\x08\x07\x12\x03abc\xff\xff"])
+def test_files_that_are_not_models(tmp_path, content):
+    p = tmp_path / "bad.onnx"
+    p.write_bytes(content)
+    with pytest.raises(OnnxFileError, match="bad.onnx"):
+        read_onnx(p)
+
+
+def test_truncated_model(tmp_path, micro_onnx):
+    p = tmp_path / "cut.onnx"
+    p.write_bytes(micro_onnx.read_bytes()[:1000])
+    with pytest.raises(OnnxFileError, match="not a readable ONNX model"):
+        read_onnx(p)
+
+
+def test_missing_and_folder(tmp_path):
+    with pytest.raises(OnnxFileError, match="not found"):
+        read_onnx(tmp_path / "none.onnx")
+    with pytest.raises(OnnxFileError, match="not a file"):
+        read_onnx(tmp_path)
+
+
+def test_facts(micro_onnx, na_onnx):
+    _, f = read_onnx(micro_onnx)
+    assert f.input_name == "pixel_values" and f.input_types["pixel_values"] == "float32"
+    assert f.na_nodes == 0 and f.fixed_batch is None and f.outputs == ["logits"]
+    assert f.shape_for_batch(3) == (3, 3, 64, 64)
+    _, g = read_onnx(na_onnx)
+    assert g.na_nodes == 1 and g.description.variant == "na-test"
