@@ -139,24 +139,73 @@ class NAT(nn.Module):
             outputs.append((before, x))
         return embedded, outputs
 
-    def forward_head(self, x):
-        """Final norm, global average pool and classifier on the last level's NHWC map."""
-        x = self.norm(x)
-        return self.head(x.mean(dim=(1, 2)))
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pool and classifier on the normed final map ``[B, H/32, W/32, C]`` (NHWC).
 
-    def forward(self, pixel_values):
-        _, outputs = self._levels(pixel_values)
-        return self.forward_head(outputs[-1][1])
+        Returns ``[B, num_classes]`` logits, or the pooled ``[B, C]`` features with ``pre_logits``.
+        """
+        x = x.mean(dim=(1, 2))
+        return x if pre_logits else self.head(x)
 
-    def forward_features(self, pixel_values) -> list[torch.Tensor]:
-        """Backbone features: each level's output before downsampling, NCHW (strides 4, 8, 16, 32)."""
+    def forward_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The final normed feature map ``[B, H/32, W/32, num_features]`` (NHWC, as timm's hierarchical models)."""
         _, outputs = self._levels(pixel_values)
-        return [before.permute(0, 3, 1, 2) for before, _ in outputs]
+        return self.norm(outputs[-1][1])
 
-    def forward_with_features(self, pixel_values):
-        """(logits, per-level features) from one pass."""
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``pixel_values [B, C, H, W]`` float -> logits ``[B, num_classes]``."""
+        return self.forward_head(self.forward_features(pixel_values))
+
+    def forward_intermediates(
+        self,
+        pixel_values: torch.Tensor,
+        indices: int | list[int] | None = None,
+        norm: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ):
+        """Per-level feature maps for backbone use (timm's ``forward_intermediates``).
+
+        Args:
+            pixel_values: ``[B, C, H, W]``.
+            indices: the levels to return: None = all, an int n = the last n, a list = those levels (0-based).
+            norm: apply the final LayerNorm to the last level's map (as timm does).
+            output_fmt: ``NCHW`` or ``NHWC``.
+            intermediates_only: return only the list of maps.
+
+        Returns:
+            The list of each chosen level's output before downsampling (strides 4, 8, 16, 32; channels
+            ``embed_dim * 2**level``), or ``(final normed NHWC map, that list)``.
+
+        Raises:
+            ValueError: an unknown ``output_fmt`` or a level index out of range.
+        """
+        n = len(self.levels)
+        if indices is None:
+            take = list(range(n))
+        elif isinstance(indices, int):
+            take = list(range(n - indices, n))
+        else:
+            take = [i % n if i < 0 else i for i in indices]
+        if any(not 0 <= i < n for i in take):
+            raise ValueError(f"indices {indices} out of range for {n} levels")
+        if output_fmt not in ("NCHW", "NHWC"):
+            raise ValueError(f"output_fmt must be 'NCHW' or 'NHWC', got {output_fmt!r}")
         _, outputs = self._levels(pixel_values)
-        return self.forward_head(outputs[-1][1]), [b.permute(0, 3, 1, 2) for b, _ in outputs]
+        maps = []
+        for i in take:
+            x = outputs[i][0]
+            if norm and i == n - 1:
+                x = self.norm(x)
+            maps.append(x.permute(0, 3, 1, 2) if output_fmt == "NCHW" else x)
+        if intermediates_only:
+            return maps
+        return self.norm(outputs[-1][1]), maps
+
+    def forward_with_features(self, pixel_values: torch.Tensor):
+        """``(logits, per-level NCHW maps)`` from one pass (what export traces for ``--features``)."""
+        final, maps = self.forward_intermediates(pixel_values)
+        return self.forward_head(final), maps
 
     def hidden_states(self, pixel_values) -> list[torch.Tensor]:
         """HF ``reshaped_hidden_states``: embedding output, then each level after downsampling (NCHW)."""

@@ -138,7 +138,7 @@ def test_features_and_metadata(tmp_path):
     x = micro_io("nat_micro")["input_0"]
     outs = run_session(session, x.numpy())
     with torch.no_grad():
-        feats = loaded.model.forward_features(x)
+        feats = loaded.model.forward_intermediates(x, intermediates_only=True)
     for i, f in enumerate(feats):
         assert np.abs(outs[f"features_{i}"] - f.numpy()).max() <= 1e-4
 

@@ -38,7 +38,7 @@ def test_micro_fixtures_match_hf(name, fmt):
         with torch.no_grad():
             logits = model(x)
             hidden = model.hidden_states(x)
-            feats = model.forward_features(x)
+            feats = model.forward_intermediates(x, intermediates_only=True)
         assert (logits - io[f"logits_{i}"]).abs().max().item() <= 1e-5
         assert len(hidden) == 5
         for s, h in enumerate(hidden):
@@ -161,3 +161,26 @@ def test_import_without_natten():
     code = "import sys; sys.modules['natten'] = None; import nat_export, nat_export.models, nat_export.export, nat_export.cli; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def test_timm_style_model_api():
+    """forward = forward_head(forward_features); forward_intermediates picks levels, formats and norms."""
+    model = _load("dinat_micro", "hf").model.eval()
+    x = micro_io("dinat_micro")["input_0"]
+    with torch.no_grad():
+        final = model.forward_features(x)
+        assert final.shape[-1] == model.config.num_features and final.dim() == 4  # NHWC
+        assert torch.equal(model.forward_head(final), model(x))
+        assert model.forward_head(final, pre_logits=True).shape == (x.shape[0], model.config.num_features)
+        all_maps = model.forward_intermediates(x, intermediates_only=True)
+        last_two = model.forward_intermediates(x, indices=2, intermediates_only=True)
+        picked = model.forward_intermediates(x, indices=[0, -1], output_fmt="NHWC", intermediates_only=True)
+        normed_final, normed = model.forward_intermediates(x, norm=True)
+    assert len(all_maps) == 4 and [m.shape[1] for m in last_two] == [m.shape[1] for m in all_maps[2:]]
+    assert torch.equal(picked[0], all_maps[0].permute(0, 2, 3, 1)) and torch.equal(picked[1], all_maps[3].permute(0, 2, 3, 1))
+    assert torch.equal(normed_final, final) and torch.allclose(normed[3], model.norm(all_maps[3].permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+    assert torch.equal(normed[0], all_maps[0])
+    with pytest.raises(ValueError, match="out of range"):
+        model.forward_intermediates(x, indices=[4])
+    with pytest.raises(ValueError, match="output_fmt"):
+        model.forward_intermediates(x, output_fmt="NLC")
