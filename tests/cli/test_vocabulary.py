@@ -1,0 +1,113 @@
+"""One CLI vocabulary: the same flag means the same thing in every command; old spellings still work, with a
+warning; one exception -> exit-code table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nat_export.cli.main import COMMANDS, build_parser
+
+ALL = [c.replace("_", "-") for c in COMMANDS]
+
+
+@pytest.mark.parametrize("cmd", ALL)
+def test_every_command_has_help_with_examples(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args([cmd, "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "examples:" in out
+
+
+FLAGS = {
+    "--json": ("onnx", "validate", "bench", "infer", "trt", "models"),
+    "--force": ("onnx", "validate", "bench", "infer", "trt", "models"),
+    "--verbose": ("onnx", "validate", "bench", "infer", "trt"),
+    "--plugin": ("validate", "bench", "infer", "trt"),
+    "--ort-op-library": ("onnx", "validate", "bench", "infer"),
+    "--fp16": ("onnx", "bench", "trt"),
+    "--bf16": ("onnx", "bench", "trt"),
+}
+
+
+@pytest.mark.parametrize("flag", sorted(FLAGS))
+def test_shared_flags_are_everywhere_they_apply(flag, capsys):
+    for cmd in FLAGS[flag]:
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([cmd, "--help"])
+        assert flag in capsys.readouterr().out, f"{cmd} lacks {flag}"
+
+
+def test_json_is_a_file_everywhere(run_cli, micro_onnx, tmp_path):
+    report = tmp_path / "models.json"
+    code, out, err = run_cli("models", "--json", report)
+    assert code == 0 and json.loads(report.read_text())[0]["name"]
+    code, out, err = run_cli("models", "--json", report)
+    assert code == 2 and "exists; pass --force" in err
+    code, out, _ = run_cli("models", "--json", "-")
+    assert code == 0 and json.loads(out)
+    code, out, _ = run_cli("models", "--json")  # bare: stdout (the old switch)
+    assert code == 0 and json.loads(out)
+
+
+@pytest.mark.parametrize("cmd", ["validate", "bench", "infer"])
+def test_json_report_never_replaces_the_model(run_cli, micro_onnx, image_file, cmd):
+    before = micro_onnx.read_bytes()
+    extra = [image_file] if cmd == "infer" else []
+    code, _, err = run_cli(cmd, micro_onnx, *extra, "--json", micro_onnx, "--force")
+    assert code == 2 and "also the model file" in err and len(err.strip().splitlines()) == 1
+    assert micro_onnx.read_bytes() == before
+
+
+def test_onnx_json_cannot_be_the_output(run_cli, tmp_path):
+    out = tmp_path / "m.onnx"
+    code, _, err = run_cli("onnx", out, "--json", out)
+    assert code == 2 and "also the model file" in err and not out.exists()
+
+
+def test_deprecated_spellings_work_and_warn(run_cli, micro_onnx, tmp_path):
+    code, _, err = run_cli("bench", micro_onnx, "--batch", "1", "--iterations", "1", "--warmup", "0")
+    assert code == 0 and "--batch is deprecated" in err and "--batch-sizes" in err
+    code, _, err = run_cli("bench", micro_onnx, "--batch-sizes", "1", "--iterations", "1", "--warmup", "0")
+    assert code == 0 and "deprecated" not in err
+    args = build_parser().parse_args(["onnx", str(tmp_path / "x.onnx"), "--dtype", "fp16"])
+    assert args.precision == "fp16"
+    assert build_parser().parse_args(["onnx", "x.onnx", "--fp16"]).precision == "fp16"
+    assert build_parser().parse_args(["onnx", "x.onnx"]).precision == "fp32"
+
+
+def test_infer_plugin_for_onnx_is_the_old_spelling(run_cli, micro_onnx, image_file, tmp_path):
+    code, _, err = run_cli("infer", micro_onnx, image_file, "--plugin", tmp_path / "missing.so")
+    assert code == 2 and "--plugin for an .onnx file on the CPU is deprecated" in err
+    assert "ONNX Runtime custom-op library not found" in err
+
+
+def test_exit_code_table():
+    from nat_export.cli.errors import UsageError, exit_code_table
+    from nat_export.models import ConfigError
+    from nat_export.native import PluginNotFoundError
+    from nat_export.onnx import MetadataError, OnnxFileError
+    from nat_export.ort import OrtError
+    from nat_export.tensorrt import ProfileError, TrtError
+    from nat_export.validate import ValidationError
+
+    table = exit_code_table()
+
+    def code(e):
+        return next(c for types, c in table if isinstance(e, types))
+
+    assert {code(e("x")) for e in (UsageError, ProfileError, ConfigError, MetadataError, OnnxFileError)} == {2}
+    assert code(PluginNotFoundError("x")) == 2 and code(FileExistsError("x")) == 2
+    assert code(TrtError("x")) == 3
+    assert code(OrtError("x")) == 1 and code(ValidationError("x")) == 1
+    assert code(KeyboardInterrupt()) == 130
+
+
+def test_unreadable_onnx_is_one_line(run_cli, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not a model")
+    for cmd in ("validate", "bench", "trt"):
+        code, out, err = run_cli(cmd, bad)
+        assert code == 2, (cmd, err)
+        assert err.count("\n") == 1 and "not a readable ONNX model" in err and "Traceback" not in err
