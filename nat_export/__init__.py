@@ -1,3 +1,3 @@
 """nat-export: NAT / DiNAT to ONNX and TensorRT."""
-__version__ = "0.1.0"
 
+__version__ = "0.1.0"

@@ -155,7 +155,9 @@ def onnx_session(
     lib = find_library("trt_autoreg", plugin_lib) if (has_na or plugin_lib is not None) else None
     sess = make_session(onnx_path, threads=threads, providers=tensorrt_ep_providers(lib, fp16, engine_cache_dir))
     if TRT_EP not in sess.get_providers():
-        raise TrtError(f"ONNX Runtime could not enable the TensorRT EP for {onnx_path} (providers: {sess.get_providers()})")
+        raise TrtError(
+            f"ONNX Runtime could not enable the TensorRT EP for {onnx_path} (providers: {sess.get_providers()})"
+        )
     return sess
 
 

@@ -6,6 +6,7 @@ NA op library when built) against PyTorch eager, all measured in the same run on
 
 Prints a table; the ratios are against PyTorch eager measured in this run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,11 @@ def timed(fn, warmup: int, iterations: int) -> list[float]:
 
 
 def main() -> int:
+    from nat_export.runtime.ort import make_session, run_session
+
     from nat_export.export import ExportOptions, export_onnx
     from nat_export.export.portable import expand_na_nodes
     from nat_export.models import load_model
-    from nat_export.runtime.ort import make_session, run_session
     from nat_export.validate.validation import find_ort_library
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,8 +54,13 @@ def main() -> int:
     import onnx
 
     loaded = load_model(args.model)
-    results = {"model": args.model, "batch": args.batch, "cpu": platform.processor() or platform.machine(),
-               "cores": torch.get_num_threads(), "torch": torch.__version__}
+    results = {
+        "model": args.model,
+        "batch": args.batch,
+        "cpu": platform.processor() or platform.machine(),
+        "cores": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
     x = np.random.default_rng(0).standard_normal((args.batch, 3, 224, 224)).astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.onnx"
@@ -77,8 +84,10 @@ def main() -> int:
             rows[name] = timed(lambda s=s: run_session(s, x), args.warmup, args.iterations)
             results.setdefault("max_abs_vs_torch", {})[name] = err
     base = statistics.median(rows["pytorch eager"])
-    print(f"{args.model} batch {args.batch}, {results['cores']} threads: export {results['export_s']:.1f} s "
-          f"(+{results['portable_expand_s']:.1f} s to expand NA for --portable)")
+    print(
+        f"{args.model} batch {args.batch}, {results['cores']} threads: export {results['export_s']:.1f} s "
+        f"(+{results['portable_expand_s']:.1f} s to expand NA for --portable)"
+    )
     print(f"{'backend':<16}{'p50 ms':>10}{'p90 ms':>10}{'vs eager':>10}")
     results["latency_ms"] = {}
     for name, times in rows.items():

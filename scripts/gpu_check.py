@@ -25,6 +25,7 @@ examples:
   python scripts/gpu_check.py --bench-only --batch 128 --dtypes float16 float32
   python scripts/gpu_check.py --cpu-selftest    # check the reference and the FlexAttention mask on the CPU
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,18 +48,18 @@ TOL = {"float32": 5e-5, "float16": 4e-3, "bfloat16": 3e-2}
 # (B, H, W, heads, D, Kh, Kw, dh, dw, rpb)
 RANDOM_CASES = [
     (2, 9, 13, 2, 8, 3, 5, 1, 1, True),
-    (1, 10, 7, 3, 5, 3, 3, 3, 2, True),        # H % d != 0, odd D
-    (1, 23, 17, 2, 12, 5, 3, 4, 5, False),     # dilation on both axes, no rpb
-    (3, 7, 7, 1, 32, 7, 7, 1, 1, True),        # K == H == W
-    (2, 56, 56, 2, 32, 7, 7, 1, 1, True),      # NAT level 1
+    (1, 10, 7, 3, 5, 3, 3, 3, 2, True),  # H % d != 0, odd D
+    (1, 23, 17, 2, 12, 5, 3, 4, 5, False),  # dilation on both axes, no rpb
+    (3, 7, 7, 1, 32, 7, 7, 1, 1, True),  # K == H == W
+    (2, 56, 56, 2, 32, 7, 7, 1, 1, True),  # NAT level 1
     (2, 28, 28, 4, 32, 7, 7, 2, 2, True),
-    (1, 29, 31, 2, 64, 7, 7, 3, 4, True),      # H % d != 0, D 64
-    (1, 20, 24, 2, 128, 5, 5, 1, 1, True),     # D 128
-    (1, 33, 26, 2, 48, 13, 13, 2, 2, True),    # K 13, D 48 (partial thread groups)
+    (1, 29, 31, 2, 64, 7, 7, 3, 4, True),  # H % d != 0, D 64
+    (1, 20, 24, 2, 128, 5, 5, 1, 1, True),  # D 128
+    (1, 33, 26, 2, 48, 13, 13, 2, 2, True),  # K 13, D 48 (partial thread groups)
     (1, 14, 14, 4, 96, 7, 7, 1, 1, False),
-    (1, 16, 21, 4, 16, 1, 3, 2, 7, True),      # K = 1 on one axis
-    (1, 40, 40, 1, 128, 13, 13, 3, 3, True),   # big halo: global path for float32
-    (9, 15, 15, 3, 24, 5, 5, 3, 3, True),      # several tiles and groups per image
+    (1, 16, 21, 4, 16, 1, 3, 2, 7, True),  # K = 1 on one axis
+    (1, 40, 40, 1, 128, 13, 13, 3, 3, True),  # big halo: global path for float32
+    (9, 15, 15, 3, 24, 5, 5, 3, 3, True),  # several tiles and groups per image
 ]
 
 # NAT-Tiny at 224x224: (H, W, heads), D 32, kernel 7.
@@ -273,7 +274,8 @@ def run_checks(ext, device, dtypes, paths) -> tuple[list[dict], list[dict]]:
             qkv, rpb, golden = pack_fixture(fixtures, m["index"], m["heads"])
             K, d = m["kernel_size"], m["dilation"]
             label = f"fixture{m['index']} " + case_name(
-                (m["B"], m["H"], m["W"], m["heads"], m["D"], K, K, d, d, m["has_rpb"]))
+                (m["B"], m["H"], m["W"], m["heads"], m["D"], K, K, d, d, m["has_rpb"])
+            )
             for dn in dtypes:
                 ch.check(label, qkv, rpb, m["heads"], K, K, d, d, m["scale"], dn, path, golden)
         for c in RANDOM_CASES:
@@ -281,7 +283,7 @@ def run_checks(ext, device, dtypes, paths) -> tuple[list[dict], list[dict]]:
             qkv = torch.randn(B, H, W, 3 * heads * D, generator=gen, dtype=torch.float64)
             rpb = torch.randn(heads, 2 * Kh - 1, 2 * Kw - 1, generator=gen, dtype=torch.float64) if has_rpb else None
             for dn in dtypes:
-                ch.check(case_name(c), qkv, rpb, heads, Kh, Kw, dh, dw, D ** -0.5, dn, path)
+                ch.check(case_name(c), qkv, rpb, heads, Kh, Kw, dh, dw, D**-0.5, dn, path)
     set_path("auto")
 
     invalid = []
@@ -303,7 +305,7 @@ def bench_one(ext, device, dt, B, H, W, heads, iters, flex, ref_fn, K=7, D=32) -
     """Times one NAT-like shape: the kernel (and its scalar fallback), the reference op, FlexAttention."""
     import torch
 
-    scale = D ** -0.5
+    scale = D**-0.5
     qkv = torch.randn(B, H, W, 3 * heads * D, device=device, dtype=dt)
     rpb = torch.randn(heads, 2 * K - 1, 2 * K - 1, device=device, dtype=dt)
     out = torch.empty(B, H, W, heads * D, device=device, dtype=dt)
@@ -352,6 +354,7 @@ def run_bench(ext, device, batches, dtypes, iters, flex: bool) -> list[dict]:
         def ref_fn(qkv, rpb, heads, K, scale):
             return na2d_qkv_reference(qkv, heads, K, 1, rpb, scale)
     except Exception:  # noqa: BLE001 - fall back to the reference here
+
         def ref_fn(qkv, rpb, heads, K, scale):
             return reference(qkv, rpb, heads, K, K, 1, 1, scale)
 
@@ -380,7 +383,9 @@ def fmt_check(r) -> str:
     err = "error" if r["max_abs_err"] is None else f"{r['max_abs_err']:.2e}"
     status = "ok" if r["ok"] else "FAIL"
     extra = f"  {r['error']}" if r.get("error") else ("" if r.get("finite", True) else "  non-finite output")
-    return f"{status:4}  {r['dtype']:8}  {r['path']:6}  {err:>9} <= {r['tol']:.0e}  {r['case']}  [{r['against']}]{extra}"
+    return (
+        f"{status:4}  {r['dtype']:8}  {r['path']:6}  {err:>9} <= {r['tol']:.0e}  {r['case']}  [{r['against']}]{extra}"
+    )
 
 
 def fmt_bench(r) -> str:
@@ -394,15 +399,20 @@ def fmt_bench(r) -> str:
     if r.get("flex_vs_kernel_err") is not None:
         note = f"(flex vs kernel max err {r['flex_vs_kernel_err']:.1e}) " + note
     scalar = f" (scalar {ms(r['scalar_ms'])})" if r.get("scalar_ms") is not None else ""
-    return (f"{r['shape']:26} {r['dtype']:8} kernel {ms(r['kernel_ms'])} ms{scalar} {r['gbps']:7.0f} GB/s | "
-            f"ref {ms(ref)} ms ({sp_ref}) | flex {ms(flex)} ms ({sp_flex}) {note}")
+    return (
+        f"{r['shape']:26} {r['dtype']:8} kernel {ms(r['kernel_ms'])} ms{scalar} {r['gbps']:7.0f} GB/s | "
+        f"ref {ms(ref)} ms ({sp_ref}) | flex {ms(flex)} ms ({sp_flex}) {note}"
+    )
 
 
 def dry_run(args) -> int:
     print("correctness cases (each for dtypes " + ", ".join(args.dtypes) + "; paths " + ", ".join(args.paths) + "):")
     for m in fixture_cases():
         K, d = m["kernel_size"], m["dilation"]
-        print(f"  fixture{m['index']}: " + case_name((m["B"], m["H"], m["W"], m["heads"], m["D"], K, K, d, d, m["has_rpb"])))
+        print(
+            f"  fixture{m['index']}: "
+            + case_name((m["B"], m["H"], m["W"], m["heads"], m["D"], K, K, d, d, m["has_rpb"]))
+        )
     for c in RANDOM_CASES:
         print("  random: " + case_name(c))
     print("invalid parameters (must be refused):")
@@ -434,9 +444,9 @@ def cpu_selftest() -> int:
     for B, H, W, heads, D, K in [(2, 9, 11, 2, 16, 3), (1, 14, 14, 2, 32, 7), (1, 7, 9, 1, 16, 7)]:
         qkv = torch.randn(B, H, W, 3 * heads * D, generator=gen)
         rpb = torch.randn(heads, 2 * K - 1, 2 * K - 1, generator=gen)
-        ref = reference(qkv, rpb, heads, K, K, 1, 1, D ** -0.5)
+        ref = reference(qkv, rpb, heads, K, K, 1, 1, D**-0.5)
         q, k, v = to_heads_first(qkv, heads)
-        got = flex_na(H, W, heads, K, rpb, D ** -0.5, "cpu", compile_=False)(q, k, v)
+        got = flex_na(H, W, heads, K, rpb, D**-0.5, "cpu", compile_=False)(q, k, v)
         got = got.transpose(1, 2).reshape(B, H, W, heads * D)
         err = float((got.double() - ref).abs().max())
         ok = err <= 1e-4
@@ -447,20 +457,35 @@ def cpu_selftest() -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 epilog="\n".join(__doc__.split("\n")[-7:]),
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="\n".join(__doc__.split("\n")[-7:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--dry-run", action="store_true", help="list the cases and exit; no GPU, no build")
-    ap.add_argument("--cpu-selftest", action="store_true",
-                    help="check this script's reference and FlexAttention mask on the CPU, then exit")
+    ap.add_argument(
+        "--cpu-selftest",
+        action="store_true",
+        help="check this script's reference and FlexAttention mask on the CPU, then exit",
+    )
     ap.add_argument("--no-bench", action="store_true", help="correctness only")
     ap.add_argument("--bench-only", action="store_true", help="timing only")
     ap.add_argument("--no-flex", action="store_true", help="do not time FlexAttention")
-    ap.add_argument("--dtypes", nargs="+", default=["float32", "float16", "bfloat16"], choices=list(TOL),
-                    help="dtypes for the correctness checks")
-    ap.add_argument("--paths", nargs="+", default=list(PATH_ENV), choices=list(PATH_ENV),
-                    help="kernel paths to check: auto (launcher's choice), smem (scalar kernel), "
-                         "global (scalar kernel, no shared memory)")
+    ap.add_argument(
+        "--dtypes",
+        nargs="+",
+        default=["float32", "float16", "bfloat16"],
+        choices=list(TOL),
+        help="dtypes for the correctness checks",
+    )
+    ap.add_argument(
+        "--paths",
+        nargs="+",
+        default=list(PATH_ENV),
+        choices=list(PATH_ENV),
+        help="kernel paths to check: auto (launcher's choice), smem (scalar kernel), "
+        "global (scalar kernel, no shared memory)",
+    )
     ap.add_argument("--bench-dtypes", nargs="+", default=["float16"], choices=list(TOL), help="dtypes to time")
     ap.add_argument("--batch", nargs="+", type=int, default=[32, 128], help="batch sizes to time")
     ap.add_argument("--iters", type=int, default=20, help="timed iterations per measurement (median)")
@@ -477,8 +502,10 @@ def main(argv=None) -> int:
     import torch
 
     if not torch.cuda.is_available():
-        print("error: no CUDA GPU visible to PyTorch; run on a GPU machine (or use --dry-run / --cpu-selftest)",
-              file=sys.stderr)
+        print(
+            "error: no CUDA GPU visible to PyTorch; run on a GPU machine (or use --dry-run / --cpu-selftest)",
+            file=sys.stderr,
+        )
         return 2
     sys.path.insert(0, str(ROOT))
     device = "cuda"

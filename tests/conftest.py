@@ -1,6 +1,7 @@
 """Shared fixtures: the golden fixtures copied from ../shared (the repo tests itself without it), a tiny
 exported model (portable, runs in stock ONNX Runtime), hand-built ONNX graphs, images, a fake TensorRT
 module for error paths, and the CLI run in-process."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,6 @@ import types
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -66,15 +66,26 @@ def na_graph(path: Path | None = None, batch="N"):
     heads, d, k = 2, 4, 3
     x = helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, [batch, 8, 8, 3 * heads * d])
     y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 8, 8, heads * d])
-    rpb = helper.make_tensor("rpb", TensorProto.FLOAT, [heads, 2 * k - 1, 2 * k - 1],
-                             np.zeros(heads * (2 * k - 1) ** 2, np.float32).tolist())
+    rpb = helper.make_tensor(
+        "rpb", TensorProto.FLOAT, [heads, 2 * k - 1, 2 * k - 1], np.zeros(heads * (2 * k - 1) ** 2, np.float32).tolist()
+    )
     node = helper.make_node(
-        "NeighborhoodAttention2D", ["pixel_values", "rpb"], ["logits"], domain="trt.plugins",
-        num_heads=heads, kernel_size=[k, k], dilation=[1, 1], scale=0.5, plugin_version="1", plugin_namespace="",
+        "NeighborhoodAttention2D",
+        ["pixel_values", "rpb"],
+        ["logits"],
+        domain="trt.plugins",
+        num_heads=heads,
+        kernel_size=[k, k],
+        dilation=[1, 1],
+        scale=0.5,
+        plugin_version="1",
+        plugin_namespace="",
     )
     g = helper.make_graph([node], "na", [x], [y], [rpb])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("trt.plugins", 1)])
-    helper.set_model_props(m, {"nat_export.variant": "na-test", "nat_export.na_mode": "plugin", "nat_export.dtype": "fp32"})
+    helper.set_model_props(
+        m, {"nat_export.variant": "na-test", "nat_export.na_mode": "plugin", "nat_export.dtype": "fp32"}
+    )
     if path is not None:
         onnx.save(m, str(path))
     return m

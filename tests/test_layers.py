@@ -18,11 +18,16 @@ PKG = Path(__file__).resolve().parents[1] / "nat_export"
 
 #: rank of each top-level part; a module may import its own rank or lower.
 RANKS = {
-    "__init__": 0, "data": 0, "onnx": 0, "native": 0,
+    "__init__": 0,
+    "data": 0,
+    "onnx": 0,
+    "native": 0,
     "ops": 1,
     "models": 2,
     "export": 3,
-    "ort": 4, "tensorrt": 4, "runtime": 4,
+    "ort": 4,
+    "tensorrt": 4,
+    "runtime": 4,
     "validate": 5,
     "cli": 6,
 }

@@ -1,4 +1,5 @@
 """Provider options for ONNX Runtime's TensorRT execution provider."""
+
 from __future__ import annotations
 
 from nat_export.ort import tensorrt_ep_providers
@@ -15,9 +16,12 @@ def test_providers_with_plugin_and_cache(tmp_path):
 
 
 def test_providers_minimal_and_profile():
-    opts = tensorrt_ep_providers(None, fp16=False, engine_cache_dir=None,
-                                 profile={"pixel_values": {"min": [1, 3, 224, 224], "opt": [8, 3, 224, 224],
-                                                           "max": [32, 3, 224, 224]}})[0][1]
+    opts = tensorrt_ep_providers(
+        None,
+        fp16=False,
+        engine_cache_dir=None,
+        profile={"pixel_values": {"min": [1, 3, 224, 224], "opt": [8, 3, 224, 224], "max": [32, 3, 224, 224]}},
+    )[0][1]
     assert "trt_extra_plugin_lib_paths" not in opts and "trt_engine_cache_enable" not in opts
     assert opts["trt_fp16_enable"] is False
     assert opts["trt_profile_opt_shapes"] == "pixel_values:8x3x224x224"

@@ -51,15 +51,21 @@ def add_model_args(p, default_hint: bool = True) -> None:
         + (" (default: nat-tiny, randomly initialised)" if default_hint else ""),
     )
     g.add_argument(
-        "--from-pretrained", metavar="ID_OR_DIR", help="HF hub id (read offline from the cache when present) or checkpoint folder"
+        "--from-pretrained",
+        metavar="ID_OR_DIR",
+        help="HF hub id (read offline from the cache when present) or checkpoint folder",
     )
     g.add_argument(
-        "--weights", metavar="FILE", help="state dict (.pth/.bin/.safetensors, original SHI-Labs or HF layout); needs --model"
+        "--weights",
+        metavar="FILE",
+        help="state dict (.pth/.bin/.safetensors, original SHI-Labs or HF layout); needs --model",
     )
 
 
 def has_model_args(args) -> bool:
-    return bool(getattr(args, "model", None) or getattr(args, "from_pretrained", None) or getattr(args, "weights", None))
+    return bool(
+        getattr(args, "model", None) or getattr(args, "from_pretrained", None) or getattr(args, "weights", None)
+    )
 
 
 def load_from_args(args, spec: dict | None = None, console=None):
@@ -86,12 +92,19 @@ def add_precision_args(p, what: str, dtype_alias: bool = False, bf16_help: str |
     g = p.add_mutually_exclusive_group()
     g.add_argument("--fp16", action="store_const", dest="precision", const="fp16", help=f"fp16 {what}")
     g.add_argument(
-        "--bf16", action="store_const", dest="precision", const="bf16",
+        "--bf16",
+        action="store_const",
+        dest="precision",
+        const="bf16",
         help=bf16_help or f"bf16 {what} (GPUs: Ampere and newer)",
     )
     if dtype_alias:
         g.add_argument(
-            "--dtype", action=DeprecatedAlias, dest="precision", choices=PRECISIONS, use_instead="--fp16 / --bf16",
+            "--dtype",
+            action=DeprecatedAlias,
+            dest="precision",
+            choices=PRECISIONS,
+            use_instead="--fp16 / --bf16",
             help=argparse.SUPPRESS,
         )
     p.set_defaults(precision="fp32")
@@ -103,7 +116,9 @@ def add_library_args(p, *, trt: bool = True, ort: bool = True) -> None:
         g.add_argument("--plugin", metavar="LIB", help="TensorRT plugin library (libnat_export_trt.so, or a folder)")
     if ort:
         g.add_argument(
-            "--ort-op-library", metavar="LIB", help="ONNX Runtime NA custom-op library (libnat_export_ort.so, or a folder)"
+            "--ort-op-library",
+            metavar="LIB",
+            help="ONNX Runtime NA custom-op library (libnat_export_ort.so, or a folder)",
         )
 
 

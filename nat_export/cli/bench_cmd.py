@@ -44,14 +44,20 @@ def add_parser(sub):
     p.add_argument("target", nargs="?", metavar="ENGINE|ONNX", help="engine or .onnx (or use --torch)")
     p.add_argument("--torch", action="store_true", help="time the PyTorch reference model instead")
     p.add_argument("--batch-sizes", default="1,8,32", metavar="B[,B...]", help="batch sizes (default: 1,8,32)")
-    p.add_argument("--batch", action=DeprecatedAlias, dest="batch_sizes", use_instead="--batch-sizes", help=argparse.SUPPRESS)
-    p.add_argument("--iterations", type=int, default=100, metavar="N", help="timed iterations per batch size (default: 100)")
+    p.add_argument(
+        "--batch", action=DeprecatedAlias, dest="batch_sizes", use_instead="--batch-sizes", help=argparse.SUPPRESS
+    )
+    p.add_argument(
+        "--iterations", type=int, default=100, metavar="N", help="timed iterations per batch size (default: 100)"
+    )
     p.add_argument("--warmup", type=int, default=10, metavar="N", help="untimed iterations first (default: 10)")
     add_json_arg(p, "the results")
     add_force_arg(p, "the --json file")
     add_verbose_arg(p)
     add_precision_args(
-        p, "model (--torch), or the TensorRT EP's fp16 kernels (--provider tensorrt)", dtype_alias=True,
+        p,
+        "model (--torch), or the TensorRT EP's fp16 kernels (--provider tensorrt)",
+        dtype_alias=True,
         bf16_help="bf16 model (--torch)",
     )
     add_library_args(p)
@@ -83,7 +89,9 @@ def _setup(args, console):
         if device == "cuda" and not torch.cuda.is_available():
             raise UsageError("--device cuda: no CUDA GPU is usable by this PyTorch; use --device cpu")
         loaded = load_from_args(args, console=console)
-        runner = TorchRunner(loaded.model, device=device, dtype=args.precision, resolution=parse_resolution(args.resolution))
+        runner = TorchRunner(
+            loaded.model, device=device, dtype=args.precision, resolution=parse_resolution(args.resolution)
+        )
         sync = bench.cuda_sync() if device == "cuda" else None
         return runner, runner.timed_call, sync, f"{runner.backend} ({loaded.name})"
     onnx = is_onnx(args.target)
@@ -93,9 +101,15 @@ def _setup(args, console):
             "for ONNX Runtime on the CPU export the model in fp16 (nat-export onnx --fp16)"
         )
     runner = open_model(
-        args.target, provider=args.provider, plugin=args.plugin, ort_op_library=args.ort_op_library,
-        fp16=args.precision == "fp16", cache_dir=args.cache_dir, threads=args.threads,
-        cuda_graphs=not args.no_cuda_graphs, verbose=args.verbose,
+        args.target,
+        provider=args.provider,
+        plugin=args.plugin,
+        ort_op_library=args.ort_op_library,
+        fp16=args.precision == "fp16",
+        cache_dir=args.cache_dir,
+        threads=args.threads,
+        cuda_graphs=not args.no_cuda_graphs,
+        verbose=args.verbose,
     )
     if isinstance(runner, TrtRunner):
         eng = runner.engine
@@ -144,10 +158,16 @@ def run(args) -> int:
         _check_batch(runner, b)
     console.print(
         f"benchmarking {backend}: batches {batches}, {args.warmup} warm-up + {args.iterations} timed iterations",
-        highlight=False, markup=False,
+        highlight=False,
+        markup=False,
     )
     results = bench.bench_batches(
-        make, batches, iterations=args.iterations, warmup=args.warmup, sync=sync, backend=backend,
+        make,
+        batches,
+        iterations=args.iterations,
+        warmup=args.warmup,
+        sync=sync,
+        backend=backend,
         on_result=lambda r: console.print(
             f"  batch {r.batch}: p50 {r.p50:.3f} ms, {r.throughput:.1f} items/s", highlight=False, markup=False
         ),

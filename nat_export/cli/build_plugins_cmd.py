@@ -1,4 +1,5 @@
 """`nat-export build-plugins`: build the TensorRT plugin and ONNX Runtime op libraries (CMake)."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Terminal output helpers shared by the commands."""
+
 from __future__ import annotations
 
 
@@ -7,4 +8,6 @@ def wide_console(min_width: int = 120):
     from rich.console import Console
 
     console = Console()
-    return console if console.is_terminal and console.width >= min_width else Console(width=max(console.width, min_width))
+    return (
+        console if console.is_terminal and console.width >= min_width else Console(width=max(console.width, min_width))
+    )

@@ -35,8 +35,17 @@ def exit_code_table() -> list[tuple[tuple[type[BaseException], ...], int]]:
         ((KeyboardInterrupt,), 130),
         (
             (
-                UsageError, ProfileError, RunnerError, ConfigError, CheckpointError, NAShapeError,
-                MetadataError, OnnxFileError, FileNotFoundError, FileExistsError, IsADirectoryError,
+                UsageError,
+                ProfileError,
+                RunnerError,
+                ConfigError,
+                CheckpointError,
+                NAShapeError,
+                MetadataError,
+                OnnxFileError,
+                FileNotFoundError,
+                FileExistsError,
+                IsADirectoryError,
             ),
             2,
         ),
@@ -50,7 +59,12 @@ def one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and not isinstance(e, (FileNotFoundError, FileExistsError)) and e.strerror:
         where = f" {e.filename}" if e.filename else ""
         return f"cannot write or read{where}: {e.strerror}; check the path and its permissions"
-    if isinstance(e, (FileNotFoundError, FileExistsError)) and e.args and isinstance(e.args[0], str) and len(e.args) == 1:
+    if (
+        isinstance(e, (FileNotFoundError, FileExistsError))
+        and e.args
+        and isinstance(e.args[0], str)
+        and len(e.args) == 1
+    ):
         return e.args[0]
     if isinstance(e, FileNotFoundError) and e.filename:
         return f"{e.filename} not found"

@@ -58,7 +58,11 @@ def _open(args):
         warn_deprecated("--plugin for an .onnx file on the CPU", "--ort-op-library (ONNX Runtime's NA op library)")
         ort_lib, plugin = plugin, None
     return open_model(
-        args.model, provider=args.provider, plugin=plugin, ort_op_library=ort_lib, threads=args.threads,
+        args.model,
+        provider=args.provider,
+        plugin=plugin,
+        ort_op_library=ort_lib,
+        threads=args.threads,
         verbose=args.verbose,
     )
 

@@ -1,4 +1,5 @@
 """`nat-export models`: the built-in variants."""
+
 from __future__ import annotations
 
 from .args import add_force_arg, add_json_arg, check_json_target, write_json
@@ -19,7 +20,7 @@ def add_parser(sub):
 def variant_rows() -> list[dict]:
     import torch
 
-    from ..models import VARIANTS, NAT
+    from ..models import NAT, VARIANTS
 
     rows = []
     for v in VARIANTS.values():
@@ -27,9 +28,18 @@ def variant_rows() -> list[dict]:
             params = sum(p.numel() for p in NAT(v.config).parameters())
         c = v.config
         rows.append(
-            dict(name=v.name, kind=c.kind, params=params, resolution=v.resolution, embed_dim=c.embed_dim,
-                 depths=list(c.depths), num_heads=list(c.num_heads), kernel_size=c.kernel_size,
-                 layer_scale=c.layer_scale is not None, hub_id=v.hub_id)
+            dict(
+                name=v.name,
+                kind=c.kind,
+                params=params,
+                resolution=v.resolution,
+                embed_dim=c.embed_dim,
+                depths=list(c.depths),
+                num_heads=list(c.num_heads),
+                kernel_size=c.kernel_size,
+                layer_scale=c.layer_scale is not None,
+                hub_id=v.hub_id,
+            )
         )
     return rows
 
@@ -48,7 +58,14 @@ def run(args) -> int:
     for col in ("name", "params", "resolution", "depths", "heads", "kernel", "hub id"):
         t.add_column(col)
     for r in rows:
-        t.add_row(r["name"], f"{r['params'] / 1e6:.1f}M", str(r["resolution"]), str(r["depths"]),
-                  str(r["num_heads"]), str(r["kernel_size"]), r["hub_id"])
+        t.add_row(
+            r["name"],
+            f"{r['params'] / 1e6:.1f}M",
+            str(r["resolution"]),
+            str(r["depths"]),
+            str(r["num_heads"]),
+            str(r["kernel_size"]),
+            r["hub_id"],
+        )
     wide_console().print(t)
     return 0

@@ -48,7 +48,9 @@ def add_parser(sub):
     add_precision_args(f, "graph (default fp32)", dtype_alias=True)
     f.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
     f.add_argument(
-        "--portable", action="store_true", help="NA as standard ONNX ops: runs in stock ONNX Runtime / TensorRT without the plugin"
+        "--portable",
+        action="store_true",
+        help="NA as standard ONNX ops: runs in stock ONNX Runtime / TensorRT without the plugin",
     )
     f.add_argument("--features", action="store_true", help="add per-level feature outputs features_0..3 (backbone use)")
     f.add_argument("--plugin-namespace", default="", help="TensorRT plugin namespace recorded on NA nodes (default '')")
@@ -78,8 +80,13 @@ def run(args) -> int:
     if args.samples < 1 and not args.no_validate:
         raise UsageError(f"--samples must be >= 1, got {args.samples}")
     opts = ExportOptions(
-        resolution=parse_resolution(args.resolution), batch=args.batch, dynamic_resolution=args.dynamic_resolution,
-        dtype=args.precision, opset=args.opset, portable=args.portable, features=args.features,
+        resolution=parse_resolution(args.resolution),
+        batch=args.batch,
+        dynamic_resolution=args.dynamic_resolution,
+        dtype=args.precision,
+        opset=args.opset,
+        portable=args.portable,
+        features=args.features,
         plugin_namespace=args.plugin_namespace,
     )
     loaded = load_from_args(args, console=console)

@@ -1,4 +1,5 @@
 """`nat-export trt`: ONNX -> TensorRT engine (+ JSON sidecar), with the NA plugin."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,20 +46,34 @@ def add_parser(sub):
         ),
     )
     p.add_argument("onnx", nargs="?", metavar="MODEL.onnx", help="exported ONNX (default: export --model first)")
-    p.add_argument("-o", "--output", metavar="ENGINE", help="engine file (default: MODEL.engine, MODEL.fp16.engine for --fp16)")
+    p.add_argument(
+        "-o", "--output", metavar="ENGINE", help="engine file (default: MODEL.engine, MODEL.fp16.engine for --fp16)"
+    )
     add_precision_args(p, "engine")
     p.add_argument("--batch", type=int, metavar="N", help="fixed batch size (min = opt = max = N)")
-    p.add_argument("--min", dest="min_shapes", metavar="SHAPE",
-                   help="profile minimum: batch N, full NxCxHxW, or NAME:NxCxHxW[,NAME:...] (like trtexec --minShapes)")
+    p.add_argument(
+        "--min",
+        dest="min_shapes",
+        metavar="SHAPE",
+        help="profile minimum: batch N, full NxCxHxW, or NAME:NxCxHxW[,NAME:...] (like trtexec --minShapes)",
+    )
     p.add_argument("--opt", dest="opt_shapes", metavar="SHAPE", help="profile optimum (the shape TensorRT tunes for)")
     p.add_argument("--max", dest="max_shapes", metavar="SHAPE", help="profile maximum")
     p.add_argument("--timing-cache", metavar="FILE", help="read and update a TensorRT timing cache (faster rebuilds)")
-    p.add_argument("--workspace", type=int, metavar="MB", help="workspace memory pool limit in MiB (default: TensorRT's)")
-    p.add_argument("--strongly-typed", action="store_true",
-                   help="TensorRT 10: build fp16/bf16 from a converted ONNX like TensorRT 11, not with the builder flag")
+    p.add_argument(
+        "--workspace", type=int, metavar="MB", help="workspace memory pool limit in MiB (default: TensorRT's)"
+    )
+    p.add_argument(
+        "--strongly-typed",
+        action="store_true",
+        help="TensorRT 10: build fp16/bf16 from a converted ONNX like TensorRT 11, not with the builder flag",
+    )
     p.add_argument("--tf32", action="store_true", help="allow TF32 in fp32 layers (faster on Ampere+, ~1e-3 error)")
-    p.add_argument("--version-compatible", action="store_true",
-                   help="version-compatible engine with the plugin serialized in (runs on later TensorRT and the lean runtime)")
+    p.add_argument(
+        "--version-compatible",
+        action="store_true",
+        help="version-compatible engine with the plugin serialized in (runs on later TensorRT and the lean runtime)",
+    )
     p.add_argument("--save-onnx", metavar="FILE", help="keep the fp16/bf16-converted ONNX that was built")
     add_force_arg(p, "the engine (and the exported ONNX, and the --json file)")
     add_json_arg(p, "the sidecar")
@@ -120,23 +135,40 @@ def run(args) -> int:
         onnx_path = Path(args.onnx)
     engine = engine or default_engine_path(onnx_path, args.precision)
     opts = BuildOptions(
-        precision=args.precision, batch=args.batch, min_shapes=args.min_shapes, opt_shapes=args.opt_shapes,
-        max_shapes=args.max_shapes, workspace_mb=args.workspace, timing_cache=args.timing_cache, plugin=args.plugin,
-        strongly_typed=args.strongly_typed, tf32=args.tf32, version_compatible=args.version_compatible,
-        save_onnx=args.save_onnx, verbose=args.verbose,
+        precision=args.precision,
+        batch=args.batch,
+        min_shapes=args.min_shapes,
+        opt_shapes=args.opt_shapes,
+        max_shapes=args.max_shapes,
+        workspace_mb=args.workspace,
+        timing_cache=args.timing_cache,
+        plugin=args.plugin,
+        strongly_typed=args.strongly_typed,
+        tf32=args.tf32,
+        version_compatible=args.version_compatible,
+        save_onnx=args.save_onnx,
+        verbose=args.verbose,
     )
     progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     )
     result = build_engine(onnx_path, engine, opts, force=args.force, progress=progress, log=err)
     info = result.info
     prof = "; ".join(
         f"{n} min {'x'.join(map(str, s['min']))} opt {'x'.join(map(str, s['opt']))} max {'x'.join(map(str, s['max']))}"
-        for p in info["profiles"] for n, s in p.items()
+        for p in info["profiles"]
+        for n, s in p.items()
     )
-    err(f"built {result.engine} in {result.seconds:.1f}s: {info['precision']} ({info['precision_mode']}), "
-        f"TensorRT {info['tensorrt_version']}, {prof}")
+    err(
+        f"built {result.engine} in {result.seconds:.1f}s: {info['precision']} ({info['precision_mode']}), "
+        f"TensorRT {info['tensorrt_version']}, {prof}"
+    )
     err(f"sidecar {result.sidecar}")
     if args.json:
         write_json(args, info)

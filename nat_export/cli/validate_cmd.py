@@ -42,7 +42,9 @@ def add_parser(sub):
     g = p.add_argument_group("inputs and tolerances")
     g.add_argument("--samples", type=int, default=4, help="number of random input batches (default 4)")
     g.add_argument("--batch", type=int, metavar="N", help="batch size of each sample (default: the file's, or 2)")
-    g.add_argument("--images", metavar="DIR", help="use the images in DIR (preprocessed per the metadata) instead of random inputs")
+    g.add_argument(
+        "--images", metavar="DIR", help="use the images in DIR (preprocessed per the metadata) instead of random inputs"
+    )
     g.add_argument("--atol", type=float, help="absolute tolerance (default per precision)")
     g.add_argument("--rtol", type=float, help="relative tolerance (default per precision)")
     o = p.add_argument_group("output")
@@ -81,13 +83,24 @@ def run(args) -> int:
     precision = getattr(getattr(engine, "engine", None), "precision", None)
     tol = TOLERANCES[precision if precision in ("fp16", "bf16") else (desc.dtype or "fp32")]
     tol = dataclasses.replace(
-        tol, atol=args.atol if args.atol is not None else tol.atol, rtol=args.rtol if args.rtol is not None else tol.rtol
+        tol,
+        atol=args.atol if args.atol is not None else tol.atol,
+        rtol=args.rtol if args.rtol is not None else tol.rtol,
     )
     inputs = _image_inputs(args.images, desc, facts) if args.images else None
     with console.status("validating ..."):
         report = validate(
-            args.onnx, loaded.model, samples=args.samples, batch=args.batch, inputs=inputs, engine=engine,
-            engine_precision=precision, ort_op_library=args.ort_op_library, tolerance=tol, onnx_model=proto, facts=facts,
+            args.onnx,
+            loaded.model,
+            samples=args.samples,
+            batch=args.batch,
+            inputs=inputs,
+            engine=engine,
+            engine_precision=precision,
+            ort_op_library=args.ort_op_library,
+            tolerance=tol,
+            onnx_model=proto,
+            facts=facts,
         )
     print_report(report, console)
     if args.json:

@@ -20,8 +20,14 @@ def translation_table(plugin_namespace: str = "") -> dict:
 
     def neighborhood_attention_2d(qkv, rpb, num_heads: int, kernel_size, dilation, scale: float):
         return opset.NeighborhoodAttention2D(
-            qkv, rpb, num_heads=num_heads, kernel_size=list(kernel_size), dilation=list(dilation),
-            scale=float(scale), plugin_version=PLUGIN_VERSION, plugin_namespace=plugin_namespace,
+            qkv,
+            rpb,
+            num_heads=num_heads,
+            kernel_size=list(kernel_size),
+            dilation=list(dilation),
+            scale=float(scale),
+            plugin_version=PLUGIN_VERSION,
+            plugin_namespace=plugin_namespace,
         )
 
     return {torch.ops.nat_export.na2d_qkv.default: neighborhood_attention_2d}

@@ -1,4 +1,5 @@
 """torch -> ONNX with every NA layer as one contract node (default) or as standard ops (--portable)."""
+
 from __future__ import annotations
 
 import copy
@@ -13,8 +14,8 @@ import torch
 from torch import nn
 
 from ..models import LoadedModel, NatConfig
-from ..ops import NAShapeError
 from ..onnx.files import count_na_nodes, write_atomic
+from ..ops import NAShapeError
 from .contract import translation_table
 from .metadata import describe
 from .portable import expand_na_nodes
@@ -79,7 +80,9 @@ def check_options(config: NatConfig, opts: ExportOptions) -> None:
     if opts.dtype not in DTYPES:
         raise NAShapeError(f"--dtype {opts.dtype!r} is not one of {', '.join(DTYPES)}")
     if opts.opset < MIN_OPSET:
-        raise NAShapeError(f"--opset {opts.opset} is too old: LayerNormalization and the exporter need opset >= {MIN_OPSET}")
+        raise NAShapeError(
+            f"--opset {opts.opset} is too old: LayerNormalization and the exporter need opset >= {MIN_OPSET}"
+        )
     if opts.batch is not None and opts.batch < 1:
         raise NAShapeError(f"--batch must be >= 1, got {opts.batch}")
 
@@ -127,8 +130,15 @@ def to_onnx(model: nn.Module, config: NatConfig, opts: ExportOptions) -> onnx.Mo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         onnx_program = torch.onnx.export(
-            program, (x,), dynamo=True, input_names=["pixel_values"], output_names=output_names(config, opts.features),
-            custom_translation_table=table, opset_version=opts.opset, optimize=True, verbose=False,
+            program,
+            (x,),
+            dynamo=True,
+            input_names=["pixel_values"],
+            output_names=output_names(config, opts.features),
+            custom_translation_table=table,
+            opset_version=opts.opset,
+            optimize=True,
+            verbose=False,
         )
     proto = onnx_program.model_proto
     _strip_node_metadata(proto)
@@ -156,7 +166,9 @@ def _strip_node_metadata(proto: onnx.ModelProto) -> None:
         del node.metadata_props[:]
 
 
-def export_onnx(loaded: LoadedModel, out: str | Path, opts: ExportOptions | None = None, force: bool = False) -> ExportResult:
+def export_onnx(
+    loaded: LoadedModel, out: str | Path, opts: ExportOptions | None = None, force: bool = False
+) -> ExportResult:
     """Export ``loaded`` to ``out`` per ``opts``; nothing is written unless the export succeeds."""
     opts = opts or ExportOptions()
     out = Path(out)

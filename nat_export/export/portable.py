@@ -5,6 +5,7 @@ exported once from the gather form of the reference op (:func:`nat_export.ops.na
 into an ONNX local function, and inlined at every node that has it. The same expansion serves
 ``nat-export validate`` for custom-op files when the ONNX Runtime op library is not built.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -18,7 +19,11 @@ from ..ops import na2d_qkv_reference
 from .contract import DOMAIN, OP_TYPE
 
 FUNCTION_DOMAIN = "nat_export.portable"
-_TORCH_DTYPE = {onnx.TensorProto.FLOAT: torch.float32, onnx.TensorProto.FLOAT16: torch.float16, onnx.TensorProto.BFLOAT16: torch.bfloat16}
+_TORCH_DTYPE = {
+    onnx.TensorProto.FLOAT: torch.float32,
+    onnx.TensorProto.FLOAT16: torch.float16,
+    onnx.TensorProto.BFLOAT16: torch.bfloat16,
+}
 
 
 _CACHE: dict[tuple, onnx.FunctionProto] = {}  # one export per signature and process
@@ -46,11 +51,22 @@ def _signature(node, types) -> tuple:
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     t = types.get(node.input[0])
     if t is None or not t.tensor_type.shape.dim:
-        raise ValueError(f"{node.name}: the type and shape of input {node.input[0]!r} are unknown; run onnx shape inference first")
+        raise ValueError(
+            f"{node.name}: the type and shape of input {node.input[0]!r} are unknown; run onnx shape inference first"
+        )
     dims = [d.dim_value if d.HasField("dim_value") else None for d in t.tensor_type.shape.dim]
     has_rpb = len(node.input) > 1 and node.input[1] != ""
-    return (int(attrs["num_heads"]), tuple(attrs["kernel_size"]), tuple(attrs["dilation"]), float(attrs["scale"]),
-            t.tensor_type.elem_type, has_rpb, dims[1], dims[2], dims[3])
+    return (
+        int(attrs["num_heads"]),
+        tuple(attrs["kernel_size"]),
+        tuple(attrs["dilation"]),
+        float(attrs["scale"]),
+        t.tensor_type.elem_type,
+        has_rpb,
+        dims[1],
+        dims[2],
+        dims[3],
+    )
 
 
 def _function_for(sig, name: str, opset: int) -> onnx.FunctionProto:
@@ -69,12 +85,20 @@ def _function_for(sig, name: str, opset: int) -> onnx.FunctionProto:
     shapes = (dims, None) if has_rpb else (dims,)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.export.export(_NA(heads, kernel, dilation, scale), tuple(args), dynamic_shapes=shapes, strict=False)
-        sub = torch.onnx.export(program, tuple(args), dynamo=True, opset_version=opset, optimize=True, verbose=False).model_proto
+        program = torch.export.export(
+            _NA(heads, kernel, dilation, scale), tuple(args), dynamic_shapes=shapes, strict=False
+        )
+        sub = torch.onnx.export(
+            program, tuple(args), dynamo=True, opset_version=opset, optimize=True, verbose=False
+        ).model_proto
     g = sub.graph
     consts = [helper.make_node("Constant", [], [i.name], value=i) for i in g.initializer]
     return helper.make_function(
-        FUNCTION_DOMAIN, name, [i.name for i in g.input], [o.name for o in g.output], consts + list(g.node),
+        FUNCTION_DOMAIN,
+        name,
+        [i.name for i in g.input],
+        [o.name for o in g.output],
+        consts + list(g.node),
         list(sub.opset_import),
     )
 

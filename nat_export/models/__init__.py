@@ -1,4 +1,5 @@
 """NAT / DiNAT reference models, named variants and checkpoint loading."""
+
 from .config import ConfigError, NatConfig, imagenet_labels
 from .loading import CheckpointError, LoadedModel, hf_to_original, load_hf_folder, load_model, load_state_dict_strict
 from .nat import NAT

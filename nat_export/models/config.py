@@ -1,4 +1,5 @@
 """Model configuration: one dataclass for NAT and DiNAT (DiNAT is NAT with dilations)."""
+
 from __future__ import annotations
 
 import json
@@ -68,7 +69,7 @@ class NatConfig:
             need = max(need, self.kernel_size * dmax * stride)
         return need
 
-    def with_(self, **changes) -> "NatConfig":
+    def with_(self, **changes) -> NatConfig:
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -78,7 +79,7 @@ class NatConfig:
 
     # --- HF transformers config.json -------------------------------------------------------
     @classmethod
-    def from_hf(cls, hf: dict) -> "NatConfig":
+    def from_hf(cls, hf: dict) -> NatConfig:
         model_type = hf.get("model_type")
         if model_type not in ("nat", "dinat"):
             raise ConfigError(f"config.json has model_type {model_type!r}; nat-export reads 'nat' and 'dinat' models")
@@ -109,7 +110,7 @@ class NatConfig:
         )
 
     @classmethod
-    def from_json_file(cls, path) -> "NatConfig":
+    def from_json_file(cls, path) -> NatConfig:
         with open(path) as f:
             data = json.load(f)
         if "model_type" in data:

@@ -1,4 +1,5 @@
 """Build a model and load weights: HF checkpoint folders, hub ids, original SHI-Labs state dicts."""
+
 from __future__ import annotations
 
 import re
@@ -43,7 +44,7 @@ _HF_LAYER_RE = re.compile(r"^encoder\.levels\.(\d+)\.layers\.(\d+)\.(.+)$")
 def _strip_prefix(sd: dict) -> dict:
     for prefix in ("module.", "model."):
         if sd and all(k.startswith(prefix) for k in sd):
-            sd = {k[len(prefix):]: v for k, v in sd.items()}
+            sd = {k[len(prefix) :]: v for k, v in sd.items()}
     return sd
 
 
@@ -75,7 +76,7 @@ def hf_to_original(sd: dict) -> dict:
             else:
                 for hf_name, name in _HF_LAYER_MAP.items():
                     if rest.startswith(hf_name + ".") or rest == hf_name:
-                        out[base + name + rest[len(hf_name):]] = value
+                        out[base + name + rest[len(hf_name) :]] = value
                         break
                 else:
                     out[key] = value  # reported as unexpected by load_state_dict_strict
@@ -100,7 +101,11 @@ def load_state_dict_strict(model: NAT, sd: dict, origin: str) -> None:
         sd = hf_to_original(sd)
     own = model.state_dict()
     missing, unexpected = own.keys() - sd.keys(), sd.keys() - own.keys()
-    shapes = [f"{k} {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}" for k in own.keys() & sd.keys() if sd[k].shape != own[k].shape]
+    shapes = [
+        f"{k} {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own.keys() & sd.keys()
+        if sd[k].shape != own[k].shape
+    ]
     problems = []
     if missing:
         problems.append(f"missing keys: {_first(missing)}")
@@ -155,7 +160,9 @@ def load_hf_folder(folder: str | Path) -> NAT:
     folder = Path(folder)
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
-        raise CheckpointError(f"{folder} has no config.json; an HF checkpoint folder holds config.json + model.safetensors")
+        raise CheckpointError(
+            f"{folder} has no config.json; an HF checkpoint folder holds config.json + model.safetensors"
+        )
     config = NatConfig.from_json_file(cfg_path)
     for name in HF_WEIGHT_FILES:
         if (folder / name).is_file():
@@ -197,7 +204,9 @@ def load_model(model=None, *, from_pretrained: str | None = None, weights: str |
         if path.is_dir():
             return LoadedModel(load_hf_folder(path), str(path), "hf", spec)
         if path.is_file() or path.suffix in (".pth", ".pt", ".bin", ".safetensors"):
-            raise CheckpointError(f"{from_pretrained} is not a checkpoint folder; pass weights files with --weights FILE --model VARIANT")
+            raise CheckpointError(
+                f"{from_pretrained} is not a checkpoint folder; pass weights files with --weights FILE --model VARIANT"
+            )
         return LoadedModel(load_hf_folder(download_hub(from_pretrained)), from_pretrained, "hub", spec)
     if weights:
         if model is None:

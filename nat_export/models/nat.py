@@ -4,6 +4,7 @@ Module and parameter names follow the original SHI-Labs code (fused ``attn.qkv``
 ``gamma1``/``gamma2``), so its ``.pth`` files load as they are; HF checkpoints are converted
 by :mod:`nat_export.models.loading`. Every NA layer is one call of the fused-qkv custom op.
 """
+
 from __future__ import annotations
 
 import torch

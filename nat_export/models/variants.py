@@ -1,4 +1,5 @@
 """Named NAT / DiNAT variants with their published hyper-parameters (SHI-Labs, HF hub ids)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,15 +25,91 @@ def _v(name, hub_id, **kw) -> Variant:
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
-        _v("nat-mini", "shi-labs/nat-mini-in1k-224", depths=(3, 4, 6, 5), num_heads=(2, 4, 8, 16), embed_dim=64, mlp_ratio=3.0),
-        _v("nat-tiny", "shi-labs/nat-tiny-in1k-224", depths=(3, 4, 18, 5), num_heads=(2, 4, 8, 16), embed_dim=64, mlp_ratio=3.0),
-        _v("nat-small", "shi-labs/nat-small-in1k-224", depths=(3, 4, 18, 5), num_heads=(3, 6, 12, 24), embed_dim=96, mlp_ratio=2.0, layer_scale=1e-5),
-        _v("nat-base", "shi-labs/nat-base-in1k-224", depths=(3, 4, 18, 5), num_heads=(4, 8, 16, 32), embed_dim=128, mlp_ratio=2.0, layer_scale=1e-5),
-        _v("dinat-mini", "shi-labs/dinat-mini-in1k-224", kind="dinat", depths=(3, 4, 6, 5), num_heads=(2, 4, 8, 16), embed_dim=64, mlp_ratio=3.0, dilations=_D_MINI),
-        _v("dinat-tiny", "shi-labs/dinat-tiny-in1k-224", kind="dinat", depths=(3, 4, 18, 5), num_heads=(2, 4, 8, 16), embed_dim=64, mlp_ratio=3.0, dilations=_D_DEEP),
-        _v("dinat-small", "shi-labs/dinat-small-in1k-224", kind="dinat", depths=(3, 4, 18, 5), num_heads=(3, 6, 12, 24), embed_dim=96, mlp_ratio=2.0, dilations=_D_DEEP),
-        _v("dinat-base", "shi-labs/dinat-base-in1k-224", kind="dinat", depths=(3, 4, 18, 5), num_heads=(4, 8, 16, 32), embed_dim=128, mlp_ratio=2.0, layer_scale=1e-5, dilations=_D_DEEP),
-        _v("dinat-large", "shi-labs/dinat-large-in22k-in1k-224", kind="dinat", depths=(3, 4, 18, 5), num_heads=(6, 12, 24, 48), embed_dim=192, mlp_ratio=2.0, dilations=_D_DEEP),
+        _v(
+            "nat-mini",
+            "shi-labs/nat-mini-in1k-224",
+            depths=(3, 4, 6, 5),
+            num_heads=(2, 4, 8, 16),
+            embed_dim=64,
+            mlp_ratio=3.0,
+        ),
+        _v(
+            "nat-tiny",
+            "shi-labs/nat-tiny-in1k-224",
+            depths=(3, 4, 18, 5),
+            num_heads=(2, 4, 8, 16),
+            embed_dim=64,
+            mlp_ratio=3.0,
+        ),
+        _v(
+            "nat-small",
+            "shi-labs/nat-small-in1k-224",
+            depths=(3, 4, 18, 5),
+            num_heads=(3, 6, 12, 24),
+            embed_dim=96,
+            mlp_ratio=2.0,
+            layer_scale=1e-5,
+        ),
+        _v(
+            "nat-base",
+            "shi-labs/nat-base-in1k-224",
+            depths=(3, 4, 18, 5),
+            num_heads=(4, 8, 16, 32),
+            embed_dim=128,
+            mlp_ratio=2.0,
+            layer_scale=1e-5,
+        ),
+        _v(
+            "dinat-mini",
+            "shi-labs/dinat-mini-in1k-224",
+            kind="dinat",
+            depths=(3, 4, 6, 5),
+            num_heads=(2, 4, 8, 16),
+            embed_dim=64,
+            mlp_ratio=3.0,
+            dilations=_D_MINI,
+        ),
+        _v(
+            "dinat-tiny",
+            "shi-labs/dinat-tiny-in1k-224",
+            kind="dinat",
+            depths=(3, 4, 18, 5),
+            num_heads=(2, 4, 8, 16),
+            embed_dim=64,
+            mlp_ratio=3.0,
+            dilations=_D_DEEP,
+        ),
+        _v(
+            "dinat-small",
+            "shi-labs/dinat-small-in1k-224",
+            kind="dinat",
+            depths=(3, 4, 18, 5),
+            num_heads=(3, 6, 12, 24),
+            embed_dim=96,
+            mlp_ratio=2.0,
+            dilations=_D_DEEP,
+        ),
+        _v(
+            "dinat-base",
+            "shi-labs/dinat-base-in1k-224",
+            kind="dinat",
+            depths=(3, 4, 18, 5),
+            num_heads=(4, 8, 16, 32),
+            embed_dim=128,
+            mlp_ratio=2.0,
+            layer_scale=1e-5,
+            dilations=_D_DEEP,
+        ),
+        _v(
+            "dinat-large",
+            "shi-labs/dinat-large-in22k-in1k-224",
+            kind="dinat",
+            depths=(3, 4, 18, 5),
+            num_heads=(6, 12, 24, 48),
+            embed_dim=192,
+            mlp_ratio=2.0,
+            dilations=_D_DEEP,
+        ),
     )
 }
 
@@ -43,7 +120,9 @@ def get_variant(name: str) -> Variant:
     try:
         return VARIANTS[name]
     except KeyError:
-        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(VARIANTS)} (see `nat-export models`)") from None
+        raise ConfigError(
+            f"unknown model {name!r}; choose one of: {', '.join(VARIANTS)} (see `nat-export models`)"
+        ) from None
 
 
 def variant_config(name: str) -> NatConfig:

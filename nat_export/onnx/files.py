@@ -133,7 +133,9 @@ def read_onnx(path: str | Path, *, load_weights: bool = False):
         model = onnx.load(str(path), load_external_data=load_weights)
     except (DecodeError, ValueError, OSError, RuntimeError, onnx.onnx_cpp2py_export.checker.ValidationError) as e:
         why = " ".join(str(e).split())[:200] or type(e).__name__
-        raise OnnxFileError(f"{path} is not a readable ONNX model ({why}); re-export it with `nat-export onnx`") from None
+        raise OnnxFileError(
+            f"{path} is not a readable ONNX model ({why}); re-export it with `nat-export onnx`"
+        ) from None
     if not model.graph.node and not model.graph.input:
         raise OnnxFileError(f"{path} is not an ONNX model (no graph); re-export it with `nat-export onnx`")
     inits = {i.name for i in model.graph.initializer}

@@ -24,6 +24,7 @@ record the conversion in the metadata.
 
 Torch-free (onnx and numpy; ``ml_dtypes`` for bf16).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -1,4 +1,5 @@
 """Neighborhood attention (NA) op: reference definition and torch custom op."""
+
 from .checks import NAShapeError
 from .custom_op import na2d_qkv
 from .indexing import window_indices

@@ -3,9 +3,10 @@
 ``torch.ops.nat_export.na2d_qkv(qkv, rpb, num_heads, kernel_size, dilation, scale)`` mirrors the
 ONNX contract (``NeighborhoodAttention2D``, domain ``trt.plugins``) argument for argument.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -18,7 +19,7 @@ OP_NAME = "nat_export::na2d_qkv"
 @torch.library.custom_op(OP_NAME, mutates_args=())
 def _na2d_qkv_op(
     qkv: torch.Tensor,
-    rpb: Optional[torch.Tensor],
+    rpb: torch.Tensor | None,
     num_heads: int,
     kernel_size: Sequence[int],
     dilation: Sequence[int],

@@ -3,6 +3,7 @@
 Written with plain tensor arithmetic on ``arange(length)`` so that it traces with a
 symbolic ``length`` (dynamic resolution in torch.export / ONNX).
 """
+
 from __future__ import annotations
 
 import torch

@@ -11,6 +11,7 @@ Two formulations of the same contract:
 
 fp16 / bf16 inputs are computed in float32 and the result cast back.
 """
+
 from __future__ import annotations
 
 import torch
@@ -37,7 +38,7 @@ def _prepare(q, k, v, kernel_size, dilation, rpb, scale):
             f"rpb must be [heads, 2*Kh-1, 2*Kw-1] = {[heads, 2 * kernel[0] - 1, 2 * kernel[1] - 1]}, "
             f"got {list(rpb.shape)}"
         )
-    scale = head_dim ** -0.5 if scale is None else float(scale)
+    scale = head_dim**-0.5 if scale is None else float(scale)
     return kernel, dil, scale
 
 

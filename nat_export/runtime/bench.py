@@ -5,11 +5,12 @@ e.g. ``torch.cuda.synchronize``); :func:`bench_batches` does that per batch size
 factory ``batch -> fn``, such as a runner's ``timed_call`` (:mod:`nat_export.runtime.runners`)
 or, for engines with the input resident on the GPU, ``TrtRunner.device_call``.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 

@@ -16,7 +16,15 @@ import numpy as np
 
 from ..onnx.metadata import Preprocessing
 
-__all__ = ["default_preprocessing", "load_images", "open_image", "resize_and_crop", "save_raw_tensor", "softmax", "top_k"]
+__all__ = [
+    "default_preprocessing",
+    "load_images",
+    "open_image",
+    "resize_and_crop",
+    "save_raw_tensor",
+    "softmax",
+    "top_k",
+]
 
 
 def default_preprocessing(resolution: Sequence[int]) -> dict:
@@ -46,7 +54,9 @@ def open_image(path: str | Path):
         img = Image.open(path)
         img.load()
     except Exception as e:  # noqa: BLE001 - Pillow raises many types for bad files
-        raise ValueError(f"cannot read image {path} ({type(e).__name__}: {e}); use a JPEG, PNG, PPM or another format Pillow reads") from None
+        raise ValueError(
+            f"cannot read image {path} ({type(e).__name__}: {e}); use a JPEG, PNG, PPM or another format Pillow reads"
+        ) from None
     return img.convert("RGB")
 
 

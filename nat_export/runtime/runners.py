@@ -293,7 +293,12 @@ def open_model(
         model, facts = read_onnx(path, load_weights=expand_missing_op)
     if provider != "cpu":
         sess = onnx_session(
-            path, provider=provider, plugin_lib=plugin, fp16=fp16, engine_cache_dir=cache_dir, threads=threads,
+            path,
+            provider=provider,
+            plugin_lib=plugin,
+            fp16=fp16,
+            engine_cache_dir=cache_dir,
+            threads=threads,
             has_na=facts.na_nodes > 0,
         )
         return OrtRunner(sess, facts, label="ort-trt-ep")

@@ -22,7 +22,6 @@ from .sidecar import make_sidecar, write_sidecar
 __all__ = ["BuildOptions", "BuildResult", "build_engine", "make_progress_monitor"]
 
 
-
 @dataclass
 class BuildOptions:
     precision: str = "fp32"
@@ -64,8 +63,14 @@ def _parser_error(parser) -> str:
     for i in range(parser.num_errors):
         e = parser.get_error(i)
         desc = call(e, "desc") or str(e)
-        where = ", ".join(x for x in (call(e, "node_name") and f"node {call(e, 'node_name')}",
-                                      call(e, "node_operator") and f"op {call(e, 'node_operator')}") if x)
+        where = ", ".join(
+            x
+            for x in (
+                call(e, "node_name") and f"node {call(e, 'node_name')}",
+                call(e, "node_operator") and f"op {call(e, 'node_operator')}",
+            )
+            if x
+        )
         errs.append(" ".join(desc.split()) + (f" ({where})" if where else ""))
     if not errs:
         return "unknown parser error"
@@ -124,8 +129,15 @@ def _io_info(network) -> tuple[list[dict], list[dict]]:
     )
 
 
-def build_engine(onnx_path: str | Path, engine_path: str | Path, opts: BuildOptions | None = None, *,
-                 force: bool = False, progress=None, log=None) -> BuildResult:
+def build_engine(
+    onnx_path: str | Path,
+    engine_path: str | Path,
+    opts: BuildOptions | None = None,
+    *,
+    force: bool = False,
+    progress=None,
+    log=None,
+) -> BuildResult:
     """Build ``engine_path`` (+ its sidecar) from ``onnx_path``; nothing is written unless the build succeeds.
 
     ``progress``: a ``rich.progress.Progress`` (not started) to show the build phases on; ``log``: a
@@ -145,8 +157,12 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, opts: BuildOpti
     model, facts = read_onnx(onnx_path)
     desc = facts.description
     profiles = profiles_from_args(
-        facts.inputs, batch=opts.batch, min_shapes=opts.min_shapes, opt_shapes=opts.opt_shapes,
-        max_shapes=opts.max_shapes, resolution=desc.resolution,
+        facts.inputs,
+        batch=opts.batch,
+        min_shapes=opts.min_shapes,
+        opt_shapes=opts.opt_shapes,
+        max_shapes=opts.max_shapes,
+        resolution=desc.resolution,
     )
     plugin_path = resolve_plugin(opts.plugin, facts.na_nodes > 0)
     onnx_type = fp16_mod.graph_float_type(model) or desc.dtype
@@ -189,7 +205,9 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, opts: BuildOpti
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
-    ok = parser.parse(parse_bytes, str(onnx_path)) if parse_bytes is not None else parser.parse_from_file(str(onnx_path))
+    ok = (
+        parser.parse(parse_bytes, str(onnx_path)) if parse_bytes is not None else parser.parse_from_file(str(onnx_path))
+    )
     if not ok:
         raise env.TrtError(f"TensorRT's ONNX parser rejected {onnx_path}: {_parser_error(parser)}")
 
@@ -234,13 +252,23 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, opts: BuildOpti
 
     ins, outs = _io_info(network)
     info = make_sidecar(
-        engine_path=engine_path, onnx_path=onnx_path, description=desc, plan=plan, tensorrt_version=trt.__version__,
-        profiles=profiles, inputs=ins, outputs=outs, plugin=plugin_info, gpu=env.gpu_info(0), workspace_mb=opts.workspace_mb,
-        tf32=opts.tf32, version_compatible=opts.version_compatible, build_seconds=seconds,
+        engine_path=engine_path,
+        onnx_path=onnx_path,
+        description=desc,
+        plan=plan,
+        tensorrt_version=trt.__version__,
+        profiles=profiles,
+        inputs=ins,
+        outputs=outs,
+        plugin=plugin_info,
+        gpu=env.gpu_info(0),
+        workspace_mb=opts.workspace_mb,
+        tf32=opts.tf32,
+        version_compatible=opts.version_compatible,
+        build_seconds=seconds,
     )
     write_atomic(engine_path, memoryview(serialized), force=force)
     side = write_sidecar(engine_path, info, force=True)
     if cache is not None:
         write_atomic(Path(opts.timing_cache), memoryview(config.get_timing_cache().serialize()), force=True)
     return BuildResult(engine_path, side, info, seconds, notes)
-

@@ -21,7 +21,6 @@ from .sidecar import check_engine_version, engine_needs_plugin, read_sidecar, si
 __all__ = ["TrtEngine"]
 
 
-
 _TORCH_DTYPE_NAMES = {
     "FLOAT": "float32",
     "HALF": "float16",
@@ -43,7 +42,9 @@ def _require_torch_cuda():
                 "TrtEngine keeps its buffers in GPU memory through torch.cuda, but this PyTorch is a CPU-only build; "
                 "install a CUDA build of PyTorch (https://pytorch.org/get-started/locally/)"
             )
-        raise TrtError("running a TensorRT engine needs an NVIDIA GPU, and none is usable here (no CUDA driver or device)")
+        raise TrtError(
+            "running a TensorRT engine needs an NVIDIA GPU, and none is usable here (no CUDA driver or device)"
+        )
     return torch
 
 
@@ -80,7 +81,9 @@ class TrtEngine:
     ):
         self.path = Path(engine_path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"engine {self.path} not found; build one with `nat-export trt MODEL.onnx -o {self.path}`")
+            raise FileNotFoundError(
+                f"engine {self.path} not found; build one with `nat-export trt MODEL.onnx -o {self.path}`"
+            )
         self.sidecar: dict = read_sidecar(self.path) or {}
         version_compatible = bool(self.sidecar.get("version_compatible"))
         trt = env.import_tensorrt(allow_lean=version_compatible)
@@ -98,7 +101,9 @@ class TrtEngine:
             if version_compatible and hasattr(self._runtime, "engine_host_code_allowed"):
                 self._runtime.engine_host_code_allowed = True
             if self.plugin_path is not None:
-                self._plugin_handle = load_plugin_library(self._runtime.get_plugin_registry(), self.plugin_path, self._logger)
+                self._plugin_handle = load_plugin_library(
+                    self._runtime.get_plugin_registry(), self.plugin_path, self._logger
+                )
             self.engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self.engine is None:
             raise TrtError(self._deserialize_error())
@@ -199,7 +204,9 @@ class TrtEngine:
         for n, v in feed.items():
             lo, _, hi = self.profile[n]
             if len(v.shape) != len(lo):
-                raise ValueError(f"input {n} needs {len(lo)} dims like {list(self.profile[n][1])}, got shape {list(v.shape)}")
+                raise ValueError(
+                    f"input {n} needs {len(lo)} dims like {list(self.profile[n][1])}, got shape {list(v.shape)}"
+                )
             for ax in range(1, len(lo)):
                 if not lo[ax] <= v.shape[ax] <= hi[ax]:
                     raise ValueError(
@@ -218,14 +225,20 @@ class TrtEngine:
         with torch.cuda.device(self.device):
             ctx = self.engine.create_execution_context()
             if ctx is None:
-                raise TrtError(f"TensorRT could not create an execution context ({self._logger.last_error()}); is the GPU out of memory?")
+                raise TrtError(
+                    f"TensorRT could not create an execution context ({self._logger.last_error()}); is the GPU out of memory?"
+                )
             inputs = {}
             for n in self.input_names:
                 if not ctx.set_input_shape(n, shapes[n]):
-                    raise TrtError(f"TensorRT refused shape {list(shapes[n])} for input {n} ({self._logger.last_error()})")
+                    raise TrtError(
+                        f"TensorRT refused shape {list(shapes[n])} for input {n} ({self._logger.last_error()})"
+                    )
                 inputs[n] = torch.zeros(shapes[n], dtype=self._dtypes[n], device=self.device)
             outputs = {
-                n: torch.empty(tuple(int(d) for d in ctx.get_tensor_shape(n)), dtype=self._dtypes[n], device=self.device)
+                n: torch.empty(
+                    tuple(int(d) for d in ctx.get_tensor_shape(n)), dtype=self._dtypes[n], device=self.device
+                )
                 for n in self.output_names
             }
             for n, t in {**inputs, **outputs}.items():
@@ -297,11 +310,12 @@ class TrtEngine:
         total = int(next(iter(feed.values())).shape[0])
         parts: list[dict[str, np.ndarray]] = []
         for start in range(0, total, self.max_batch):
-            chunk = {n: v[start:start + self.max_batch] for n, v in feed.items()}
+            chunk = {n: v[start : start + self.max_batch] for n, v in feed.items()}
             n_real = int(next(iter(chunk.values())).shape[0])
             if n_real < self.min_batch:
                 chunk = {
-                    n: np.concatenate([v, np.zeros((self.min_batch - n_real, *v.shape[1:]), v.dtype)]) for n, v in chunk.items()
+                    n: np.concatenate([v, np.zeros((self.min_batch - n_real, *v.shape[1:]), v.dtype)])
+                    for n, v in chunk.items()
                 }
             out = self._run_host(chunk)
             parts.append({n: v[:n_real] for n, v in out.items()})

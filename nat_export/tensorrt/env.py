@@ -53,7 +53,9 @@ def import_tensorrt(allow_lean: bool = False):
             except ImportError:
                 pass
         if getattr(e, "name", None) not in (None, "tensorrt"):
-            raise TrtError(f"TensorRT is installed but cannot be imported ({e}); reinstall it: {TRT_INSTALL_HINT}") from None
+            raise TrtError(
+                f"TensorRT is installed but cannot be imported ({e}); reinstall it: {TRT_INSTALL_HINT}"
+            ) from None
         raise TrtError(f"TensorRT is not installed (no Python module 'tensorrt'); {TRT_INSTALL_HINT}") from None
     except OSError as e:  # the wheel is there but its shared libraries are not loadable
         raise TrtError(f"TensorRT's libraries cannot be loaded ({e}); {TRT_INSTALL_HINT}") from None

@@ -37,14 +37,18 @@ class PrecisionPlan:
         return f"strongly typed; the ONNX is {self.precision}-typed as given"
 
 
-def precision_plan(requested: str, onnx_type: str | None, trt_major: int, strongly_typed: bool = False) -> PrecisionPlan:
+def precision_plan(
+    requested: str, onnx_type: str | None, trt_major: int, strongly_typed: bool = False
+) -> PrecisionPlan:
     """How to build ``requested`` precision from an ONNX of ``onnx_type`` with TensorRT ``trt_major``."""
     if requested not in PRECISIONS:
         raise ProfileError(f"unknown precision {requested!r}; use one of {', '.join(PRECISIONS)}")
     onnx_type = onnx_type or "fp32"
     if requested == "fp32":
         if onnx_type != "fp32":
-            return PrecisionPlan(onnx_type, True, None, None, f"the ONNX is {onnx_type}-typed: the engine is {onnx_type}")
+            return PrecisionPlan(
+                onnx_type, True, None, None, f"the ONNX is {onnx_type}-typed: the engine is {onnx_type}"
+            )
         return PrecisionPlan("fp32", True, None, None, "fp32, TF32 off")
     if onnx_type == requested:
         return PrecisionPlan(requested, True, None, None, f"the ONNX is already {requested}-typed")
@@ -54,5 +58,9 @@ def precision_plan(requested: str, onnx_type: str | None, trt_major: int, strong
             f"(nat-export onnx) and build with --{requested}"
         )
     if trt_major >= 11 or strongly_typed:
-        return PrecisionPlan(requested, True, requested, None, f"fp32 ONNX converted to {requested} for a strongly typed build")
-    return PrecisionPlan(requested, False, None, requested.upper(), f"TensorRT {trt_major}: builder flag {requested.upper()}")
+        return PrecisionPlan(
+            requested, True, requested, None, f"fp32 ONNX converted to {requested} for a strongly typed build"
+        )
+    return PrecisionPlan(
+        requested, False, None, requested.upper(), f"TensorRT {trt_major}: builder flag {requested.upper()}"
+    )

@@ -122,7 +122,9 @@ def read_sidecar(engine_path: str | Path) -> dict | None:
     try:
         data = json.loads(p.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TrtError(f"sidecar {p} is not readable JSON ({e}); rebuild the engine with `nat-export trt ... --force`") from None
+        raise TrtError(
+            f"sidecar {p} is not readable JSON ({e}); rebuild the engine with `nat-export trt ... --force`"
+        ) from None
     if not isinstance(data, dict):
         raise TrtError(f"sidecar {p} is not a JSON object; rebuild the engine with `nat-export trt ... --force`")
     try:

@@ -1,4 +1,5 @@
 """Agreement metrics and per-precision tolerances (DESIGN "Precision")."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """The ✓/✗ table printed by `nat-export onnx` and `nat-export validate`."""
+
 from __future__ import annotations
 
 from rich.console import Console
@@ -10,7 +11,9 @@ from .validation import ValidationReport
 def print_report(report: ValidationReport, console: Console | None = None) -> None:
     console = console or Console()
     tol = report.tolerance
-    t = Table(title=f"vs PyTorch: {report.samples} inputs, pass if max|diff| <= {tol.atol:g} + {tol.rtol:g}*max|ref|, cosine >= {tol.min_cosine:g}")
+    t = Table(
+        title=f"vs PyTorch: {report.samples} inputs, pass if max|diff| <= {tol.atol:g} + {tol.rtol:g}*max|ref|, cosine >= {tol.min_cosine:g}"
+    )
     for col in ("", "backend", "output", "shape", "max|diff|", "rel L2", "cosine", "top-1", "top-5"):
         t.add_column(col, no_wrap=True)
     for c in report.checks:
@@ -18,10 +21,17 @@ def print_report(report: ValidationReport, console: Console | None = None) -> No
         if "shape_mismatch" in m:
             t.add_row("[red]✗", c.backend, c.output, str(c.shape), m["shape_mismatch"], "", "", "", "")
             continue
-        pct = lambda k: f"{100 * m[k]:.1f}%" if k in m else "-"  # noqa: E731
+        pct = lambda k, m=m: f"{100 * m[k]:.1f}%" if k in m else "-"  # noqa: E731
         t.add_row(
-            "[green]✓" if c.ok else "[red]✗", c.backend, c.output, "x".join(map(str, c.shape)),
-            f"{m['max_abs']:.1e}", f"{m['rel_l2']:.1e}", f"{m['cosine']:.6f}", pct("top1"), pct("top5"),
+            "[green]✓" if c.ok else "[red]✗",
+            c.backend,
+            c.output,
+            "x".join(map(str, c.shape)),
+            f"{m['max_abs']:.1e}",
+            f"{m['rel_l2']:.1e}",
+            f"{m['cosine']:.6f}",
+            pct("top1"),
+            pct("top5"),
         )
     console.print(t)
     for note in report.notes:

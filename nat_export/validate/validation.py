@@ -149,7 +149,9 @@ def validate(
     if dtype == "bf16":
         report.notes.append("ONNX Runtime on the CPU cannot run bf16 graphs: only the TensorRT engine is compared")
     else:
-        ort = open_model(onnx_path, ort_op_library=ort_op_library, expand_missing_op=True, model=onnx_model, facts=facts)
+        ort = open_model(
+            onnx_path, ort_op_library=ort_op_library, expand_missing_op=True, model=onnx_model, facts=facts
+        )
         runners.append(ort)
         report.notes += list(ort.notes)
     if engine is not None:

@@ -1,5 +1,6 @@
 """Error paths of trt / infer / bench: one clear line, a non-zero exit, no traceback, and no
 TensorRT Runtime or Builder constructed (that would crash a machine without a GPU)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -8,7 +9,6 @@ import pytest
 
 from nat_export.tensorrt import TrtEngine, TrtError
 from nat_export.tensorrt import env as trt_env
-from nat_export.tensorrt import plugins as trt_plugins
 
 
 def one_line(err: str) -> str:

@@ -1,4 +1,5 @@
 """ONNX export: contract nodes, portable graphs, ONNX Runtime parity, metadata, CLI errors."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,9 @@ import torch
 
 from nat_export.cli import main
 from nat_export.export import DOMAIN, OP_TYPE, ExportOptions, count_na_nodes, export_onnx, to_onnx
-from nat_export.onnx.metadata import ModelDescription
 from nat_export.export.portable import expand_na_nodes
 from nat_export.models import VARIANTS, load_model, variant_config
+from nat_export.onnx.metadata import ModelDescription
 from nat_export.ort import make_session, run_session
 from nat_export.validate import TOLERANCES, compare, passes
 
@@ -146,10 +147,23 @@ def test_features_and_metadata(tmp_path):
 def test_cli_export_validates_and_writes_report(tmp_path, capsys):
     out, report = tmp_path / "m.onnx", tmp_path / "r.json"
     cfg = str(micro_config_path("dinat_micro"))
-    rc = main(["onnx", str(out), "--model", cfg, "--weights", str(FIXTURES / "dinat_micro" / "original.pth"), "--json", str(report)])
+    rc = main(
+        [
+            "onnx",
+            str(out),
+            "--model",
+            cfg,
+            "--weights",
+            str(FIXTURES / "dinat_micro" / "original.pth"),
+            "--json",
+            str(report),
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0, text
-    assert "7 NeighborhoodAttention2D nodes" in text.replace("\n", " ") or "8 NeighborhoodAttention2D" in text.replace("\n", " ")
+    assert "7 NeighborhoodAttention2D nodes" in text.replace("\n", " ") or "8 NeighborhoodAttention2D" in text.replace(
+        "\n", " "
+    )
     r = json.loads(report.read_text())
     assert r["ok"] and r["checks"][0]["metrics"]["max_abs"] <= 1e-4
     # the standalone validate rebuilds the reference from the metadata (model + weights recorded at export)
@@ -158,7 +172,10 @@ def test_cli_export_validates_and_writes_report(tmp_path, capsys):
 
 def test_validate_detects_a_wrong_model(tmp_path, capsys):
     out = tmp_path / "m.onnx"
-    assert main(["onnx", str(out), "--from-pretrained", str(FIXTURES / "nat_micro" / "hf"), "--portable", "--no-validate"]) == 0
+    assert (
+        main(["onnx", str(out), "--from-pretrained", str(FIXTURES / "nat_micro" / "hf"), "--portable", "--no-validate"])
+        == 0
+    )
     proto = onnx.load(str(out))
     weights = [i for i in proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT and len(i.dims) >= 2]
     for init in weights:  # a slightly different model: every weight matrix scaled by 1.05
@@ -217,7 +234,10 @@ def test_validate_on_images(tmp_path, capsys):
     from PIL import Image
 
     out = tmp_path / "m.onnx"
-    assert main(["onnx", str(out), "--from-pretrained", str(FIXTURES / "nat_micro" / "hf"), "--portable", "--no-validate"]) == 0
+    assert (
+        main(["onnx", str(out), "--from-pretrained", str(FIXTURES / "nat_micro" / "hf"), "--portable", "--no-validate"])
+        == 0
+    )
     images = tmp_path / "images"
     images.mkdir()
     rng = np.random.default_rng(0)

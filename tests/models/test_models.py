@@ -1,4 +1,5 @@
 """Reference NAT / DiNAT against HF transformers 4.40.2 goldens, from both checkpoint formats."""
+
 from __future__ import annotations
 
 import shutil
@@ -9,10 +10,10 @@ import pytest
 import torch
 
 from nat_export.models import (
+    NAT,
     VARIANTS,
     CheckpointError,
     ConfigError,
-    NAT,
     NatConfig,
     imagenet_labels,
     load_model,
@@ -111,7 +112,11 @@ def test_wrong_variant_for_checkpoint():
     [
         (lambda: load_model("nat-huge"), ConfigError, "unknown model 'nat-huge'; choose one of: nat-mini"),
         (lambda: load_model("nat-tiny", weights="/nonexistent.pth"), CheckpointError, "not found"),
-        (lambda: load_model(weights=str(FIXTURES / "nat_micro" / "original.pth")), ConfigError, "--weights needs --model"),
+        (
+            lambda: load_model(weights=str(FIXTURES / "nat_micro" / "original.pth")),
+            ConfigError,
+            "--weights needs --model",
+        ),
         (lambda: load_model(from_pretrained=str(FIXTURES)), CheckpointError, "has no config.json"),
     ],
 )
@@ -130,8 +135,15 @@ def test_original_checkpoint_wrapped_in_model_key(tmp_path):
 
 
 PUBLISHED_PARAMS_M = {  # parameter counts published with the checkpoints (millions)
-    "nat-mini": 20, "nat-tiny": 28, "nat-small": 51, "nat-base": 90,
-    "dinat-mini": 20, "dinat-tiny": 28, "dinat-small": 51, "dinat-base": 90, "dinat-large": 200,
+    "nat-mini": 20,
+    "nat-tiny": 28,
+    "nat-small": 51,
+    "nat-base": 90,
+    "dinat-mini": 20,
+    "dinat-tiny": 28,
+    "dinat-small": 51,
+    "dinat-base": 90,
+    "dinat-large": 200,
 }
 
 
@@ -177,8 +189,12 @@ def test_timm_style_model_api():
         picked = model.forward_intermediates(x, indices=[0, -1], output_fmt="NHWC", intermediates_only=True)
         normed_final, normed = model.forward_intermediates(x, norm=True)
     assert len(all_maps) == 4 and [m.shape[1] for m in last_two] == [m.shape[1] for m in all_maps[2:]]
-    assert torch.equal(picked[0], all_maps[0].permute(0, 2, 3, 1)) and torch.equal(picked[1], all_maps[3].permute(0, 2, 3, 1))
-    assert torch.equal(normed_final, final) and torch.allclose(normed[3], model.norm(all_maps[3].permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+    assert torch.equal(picked[0], all_maps[0].permute(0, 2, 3, 1)) and torch.equal(
+        picked[1], all_maps[3].permute(0, 2, 3, 1)
+    )
+    assert torch.equal(normed_final, final) and torch.allclose(
+        normed[3], model.norm(all_maps[3].permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    )
     assert torch.equal(normed[0], all_maps[0])
     with pytest.raises(ValueError, match="out of range"):
         model.forward_intermediates(x, indices=[4])

@@ -1,4 +1,5 @@
 """fp32 ONNX -> fp16/bf16-typed ONNX (the TensorRT 11 strongly typed path), checked with ONNX Runtime."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,10 +33,13 @@ def small_graph():
         helper.make_node("Mul", ["shp_f", "one"], ["shape_f"]),
     ]
     g = helper.make_graph(
-        nodes, "small",
+        nodes,
+        "small",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8]),
-         helper.make_tensor_value_info("shape_f", TensorProto.FLOAT, [2])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8]),
+            helper.make_tensor_value_info("shape_f", TensorProto.FLOAT, [2]),
+        ],
         inits,
     )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
@@ -105,11 +109,22 @@ def test_weights_beyond_fp16_range_are_clipped_and_reported():
 
 
 def test_control_flow_is_refused():
-    then_g = helper.make_graph([helper.make_node("Identity", ["x"], ["o"])], "t", [], [helper.make_tensor_value_info("o", TensorProto.FLOAT, [1])])
+    then_g = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["o"])],
+        "t",
+        [],
+        [helper.make_tensor_value_info("o", TensorProto.FLOAT, [1])],
+    )
     node = helper.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=then_g)
-    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
-                                        helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    g = helper.make_graph(
+        [node],
+        "g",
+        [
+            helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
     with pytest.raises(Fp16ConversionError, match="subgraph"):
         convert_float_graph(helper.make_model(g), "fp16")
 

@@ -27,8 +27,15 @@ def test_read_partial_metadata(na_model):
 
 def test_round_trip_props_and_json():
     desc = ModelDescription(
-        variant="v", config={"a": 1}, contract_version="1", na_mode="plugin", dtype="fp16", resolution=(256, 192),
-        preprocessing=Preprocessing.imagenet((256, 192)), labels=["x", "y"], source={"model": "nat-tiny"},
+        variant="v",
+        config={"a": 1},
+        contract_version="1",
+        na_mode="plugin",
+        dtype="fp16",
+        resolution=(256, 192),
+        preprocessing=Preprocessing.imagenet((256, 192)),
+        labels=["x", "y"],
+        source={"model": "nat-tiny"},
     )
     props = desc.to_props()
     assert all(k.startswith(METADATA_PREFIX) for k in props)

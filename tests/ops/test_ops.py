@@ -1,4 +1,5 @@
 """The NA op against natten 0.17.4 goldens, natten 0.21 (no bias), a brute-force definition, and in fp16/bf16."""
+
 from __future__ import annotations
 
 import json
@@ -77,9 +78,16 @@ def test_custom_op_matches_reference_and_is_one_node():
 
 @settings(max_examples=25, deadline=None)
 @given(
-    h=st.integers(3, 12), w=st.integers(3, 12), kh=st.sampled_from([1, 3, 5]), kw=st.sampled_from([1, 3, 5]),
-    dh=st.integers(1, 3), dw=st.integers(1, 3), heads=st.integers(1, 2), d=st.sampled_from([1, 4]),
-    bias=st.booleans(), seed=st.integers(0, 2**16),
+    h=st.integers(3, 12),
+    w=st.integers(3, 12),
+    kh=st.sampled_from([1, 3, 5]),
+    kw=st.sampled_from([1, 3, 5]),
+    dh=st.integers(1, 3),
+    dw=st.integers(1, 3),
+    heads=st.integers(1, 2),
+    d=st.sampled_from([1, 4]),
+    bias=st.booleans(),
+    seed=st.integers(0, 2**16),
 )
 def test_brute_force_random_shapes(h, w, kh, kw, dh, dw, heads, d, bias, seed):
     if h < kh * dh or w < kw * dw:
@@ -94,9 +102,14 @@ def test_brute_force_random_shapes(h, w, kh, kw, dh, dw, heads, d, bias, seed):
         assert (fn(q, k, v, (kh, kw), (dh, dw), rpb, 0.7) - ref).abs().max().item() <= 1e-12
 
 
-@pytest.mark.parametrize("shape,kernel,dilation", [((1, 14, 14, 2, 32), 7, 1), ((2, 17, 13, 3, 16), (5, 3), (3, 4)), ((1, 28, 28, 2, 32), 7, 4)])
+@pytest.mark.parametrize(
+    "shape,kernel,dilation",
+    [((1, 14, 14, 2, 32), 7, 1), ((2, 17, 13, 3, 16), (5, 3), (3, 4)), ((1, 28, 28, 2, 32), 7, 4)],
+)
 def test_natten_021_without_bias(shape, kernel, dilation):
-    natten = pytest.importorskip("natten", reason="natten 0.21 is a test-only dependency (pip install natten --no-build-isolation)")
+    natten = pytest.importorskip(
+        "natten", reason="natten 0.21 is a test-only dependency (pip install natten --no-build-isolation)"
+    )
     g = torch.Generator().manual_seed(1)
     q, k, v = torch.randn(3, *shape, generator=g)
     ours = na2d(q, k, v, kernel, dilation)

@@ -1,4 +1,5 @@
 """The timing loop (any callable), result statistics, and `nat-export bench` on an ONNX file."""
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,14 @@ def test_bench_result_statistics():
 
 def test_bench_batches_uses_a_runner_per_batch():
     made, seen = [], []
-    results = bench_batches(lambda b: (made.append(b), lambda: None)[1], [1, 4], iterations=3, warmup=1,
-                            on_result=seen.append, backend="noop")
+    results = bench_batches(
+        lambda b: (made.append(b), lambda: None)[1],
+        [1, 4],
+        iterations=3,
+        warmup=1,
+        on_result=seen.append,
+        backend="noop",
+    )
     assert made == [1, 4] and [r.batch for r in results] == [1, 4] and seen == results
     assert all(r.iterations == 3 and r.backend == "noop" for r in results)
 
@@ -73,7 +80,9 @@ def test_parse_batches():
 
 def test_bench_cli_on_onnx(run_cli, micro_onnx, tmp_path):
     out = tmp_path / "bench.json"
-    code, stdout, err = run_cli("bench", micro_onnx, "--batch", "1,2", "--iterations", "2", "--warmup", "1", "--json", out)
+    code, stdout, err = run_cli(
+        "bench", micro_onnx, "--batch", "1,2", "--iterations", "2", "--warmup", "1", "--json", out
+    )
     assert code == 0, err
     doc = json.loads(out.read_text())
     assert [r["batch"] for r in doc["results"]] == [1, 2] and "ONNX Runtime" in doc["backend"]

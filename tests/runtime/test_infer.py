@@ -1,4 +1,5 @@
 """Image preprocessing, top-k, and `nat-export infer` end to end on an exported ONNX (ONNX Runtime, CPU)."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,16 @@ def test_exporter_records_the_default_recipe():
         assert pp["resize_shorter_side"] == round(min(res) / 0.875) and pp["center_crop"] == list(res)
 
 
-@pytest.mark.parametrize("size, crop", [((120, 90), (64, 64)), ((90, 120), (64, 64)), ((500, 375), (224, 224)),
-                                        ((300, 300), (256, 192)), ((40, 400), (64, 64))])
+@pytest.mark.parametrize(
+    "size, crop",
+    [
+        ((120, 90), (64, 64)),
+        ((90, 120), (64, 64)),
+        ((500, 375), (224, 224)),
+        ((300, 300), (256, 192)),
+        ((40, 400), (64, 64)),
+    ],
+)
 def test_resize_and_crop_size(size, crop):
     from PIL import Image
 

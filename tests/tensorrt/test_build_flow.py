@@ -1,6 +1,7 @@
 """build_engine's wiring, run against a recording stand-in for TensorRT (no TensorRT, no GPU needed):
 which network flags, builder flags, profile, parser input, files and sidecar each precision gets on
 TensorRT 10 and 11. The real builder is exercised by test_trt_gpu.py where it exists."""
+
 from __future__ import annotations
 
 import io
@@ -11,10 +12,9 @@ import onnx
 import pytest
 from onnx import TensorProto
 
-from nat_export.tensorrt import TrtEngine, TrtError
+from nat_export.tensorrt import BuildOptions, TrtError, build_engine
 from nat_export.tensorrt import env as trt_env
 from nat_export.tensorrt import plugins as trt_plugins
-from nat_export.tensorrt import BuildOptions, build_engine
 
 
 class Flag:
@@ -30,8 +30,17 @@ class Flag:
 
 def make_fake_trt(version: str, fail_parse: bool = False, fail_build: bool = False):
     major = int(version.split(".")[0])
-    rec = types.SimpleNamespace(network_flags=None, set_flags=[], cleared_flags=[], profiles=[], parsed=None,
-                                workspace=None, timing_cache_in=None, phases=[], plugins_to_serialize=None)
+    rec = types.SimpleNamespace(
+        network_flags=None,
+        set_flags=[],
+        cleared_flags=[],
+        profiles=[],
+        parsed=None,
+        workspace=None,
+        timing_cache_in=None,
+        phases=[],
+        plugins_to_serialize=None,
+    )
     m = types.SimpleNamespace(__version__=version, __name__="tensorrt", rec=rec)
 
     class ILogger:
@@ -47,7 +56,8 @@ def make_fake_trt(version: str, fail_parse: bool = False, fail_build: bool = Fal
         flags.update(FP16=Flag("FP16"), BF16=Flag("BF16"))
     m.BuilderFlag = types.SimpleNamespace(**flags)
     m.NetworkDefinitionCreationFlag = types.SimpleNamespace(
-        **({"STRONGLY_TYPED": Flag("STRONGLY_TYPED", 5)} if major < 11 else {}))
+        **({"STRONGLY_TYPED": Flag("STRONGLY_TYPED", 5)} if major < 11 else {})
+    )
     m.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
     m.ILogger, m.IProgressMonitor = ILogger, IProgressMonitor
 
@@ -79,8 +89,9 @@ def make_fake_trt(version: str, fail_parse: bool = False, fail_build: bool = Fal
             return not fail_parse
 
         def get_error(self, i):
-            return types.SimpleNamespace(desc=lambda: "Unsupported operator Foo", node_name=lambda: "n1",
-                                         node_operator=lambda: "Foo")
+            return types.SimpleNamespace(
+                desc=lambda: "Unsupported operator Foo", node_name=lambda: "n1", node_operator=lambda: "Foo"
+            )
 
     class Cache:
         def serialize(self):
@@ -193,8 +204,13 @@ def test_trt11_fp16_builds_a_converted_onnx_strongly_typed(use_fake, micro_onnx,
     rec = use_fake("11.4.0.106")
     out, cache = tmp_path / "m.engine", tmp_path / "t.cache"
     notes = []
-    res = build_engine(micro_onnx, out, BuildOptions(precision="fp16", timing_cache=cache, workspace_mb=512,
-                                                     save_onnx=tmp_path / "m16.onnx"), progress=progress(), log=notes.append)
+    res = build_engine(
+        micro_onnx,
+        out,
+        BuildOptions(precision="fp16", timing_cache=cache, workspace_mb=512, save_onnx=tmp_path / "m16.onnx"),
+        progress=progress(),
+        log=notes.append,
+    )
     assert out.read_bytes() == b"ENGINE" and cache.read_bytes() == b"TIMING" and rec.timing_cache_in == b""
     kind, parsed = rec.parsed
     assert kind == "bytes" and init_types(parsed) == {TensorProto.FLOAT16}
@@ -219,7 +235,11 @@ def test_trt10_fp16_uses_the_builder_flag(use_fake, micro_onnx, tmp_path):
     assert rec.parsed[0] == "file" and init_types(rec.parsed[1]) == {TensorProto.FLOAT}
     assert rec.network_flags == 0 and rec.set_flags == ["FP16"]
     assert rec.profiles == [{"pixel_values": ((4, 3, 64, 64),) * 3}]
-    assert res.info["precision"] == "fp16" and not res.info["strongly_typed"] and "builder flag" in res.info["precision_mode"]
+    assert (
+        res.info["precision"] == "fp16"
+        and not res.info["strongly_typed"]
+        and "builder flag" in res.info["precision_mode"]
+    )
 
 
 def test_trt10_fp16_strongly_typed_on_request(use_fake, micro_onnx, tmp_path):
@@ -257,7 +277,9 @@ def test_plugin_graph_loads_and_records_the_plugin(use_fake, na_onnx, tmp_path):
 def test_cli_trt_with_stand_in_tensorrt(use_fake, run_cli, micro_onnx, tmp_path):
     use_fake("11.4.0.106")
     out = tmp_path / "cli.engine"
-    code, stdout, err = run_cli("trt", micro_onnx, "-o", out, "--fp16", "--min", "1", "--opt", "2", "--max", "4", "--json")
+    code, stdout, err = run_cli(
+        "trt", micro_onnx, "-o", out, "--fp16", "--min", "1", "--opt", "2", "--max", "4", "--json"
+    )
     assert code == 0, err
     side = json.loads(stdout)
     assert side["precision"] == "fp16" and side["profiles"][0]["pixel_values"]["opt"] == [2, 3, 64, 64]
@@ -276,7 +298,9 @@ def test_cli_trt_exports_first_with_stand_in_tensorrt(use_fake, run_cli, tmp_pat
     hf = Path(__file__).resolve().parents[1] / "fixtures" / "nat_micro" / "hf"
     use_fake("11.4.0.106")
     engine = tmp_path / "exp.engine"
-    code, _, err = run_cli("trt", "-o", engine, "--from-pretrained", hf, "--resolution", "64", "--portable", "--batch", "2")
+    code, _, err = run_cli(
+        "trt", "-o", engine, "--from-pretrained", hf, "--resolution", "64", "--portable", "--batch", "2"
+    )
     assert code == 0, err
     assert engine.read_bytes() == b"ENGINE" and (tmp_path / "exp.onnx").is_file()
     side = json.loads((tmp_path / "exp.engine.json").read_text())

@@ -1,5 +1,6 @@
 """TrtEngine's host-side logic without TensorRT: feed checks, splitting big batches into the profile's
 max, zero-padding small ones up to its min (the device part is replaced by a stand-in)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Optimization profiles from command-line shapes (pure functions)."""
+
 from __future__ import annotations
 
 import pytest

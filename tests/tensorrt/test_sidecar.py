@@ -1,4 +1,5 @@
 """The engine sidecar (ENGINE.json): what it holds, atomic writes, reading it back, version checks."""
+
 from __future__ import annotations
 
 import json
@@ -23,15 +24,21 @@ from nat_export.tensorrt.sidecar import (
 def sample_sidecar(tmp_path, meta=None, **kw):
     prof = Profile({"pixel_values": ((1, 3, 64, 64), (8, 3, 64, 64), (32, 3, 64, 64))})
     return make_sidecar(
-        engine_path=tmp_path / "m.engine", onnx_path=tmp_path / "m.onnx",
+        engine_path=tmp_path / "m.engine",
+        onnx_path=tmp_path / "m.onnx",
         description=ModelDescription.from_json(
             meta if meta is not None else {"variant": "nat-tiny", "na_mode": "plugin", "labels": ["a", "b"]}
         ),
-        plan=precision_plan("fp16", "fp32", 11), tensorrt_version="11.4.0.106",
-        profiles=[prof], inputs=[{"name": "pixel_values", "dtype": "FLOAT", "shape": [-1, 3, 64, 64]}],
+        plan=precision_plan("fp16", "fp32", 11),
+        tensorrt_version="11.4.0.106",
+        profiles=[prof],
+        inputs=[{"name": "pixel_values", "dtype": "FLOAT", "shape": [-1, 3, 64, 64]}],
         outputs=[{"name": "logits", "dtype": "FLOAT", "shape": [-1, 1000]}],
         plugin={"library": "libnat_export_trt.so", "version": "1", "namespace": ""},
-        gpu={"name": "NVIDIA H100", "compute_capability": "9.0"}, workspace_mb=1024, build_seconds=12.345, **kw,
+        gpu={"name": "NVIDIA H100", "compute_capability": "9.0"},
+        workspace_mb=1024,
+        build_seconds=12.345,
+        **kw,
     )
 
 
@@ -83,8 +90,14 @@ def test_engine_needs_plugin():
 
 
 def test_sidecar_round_trips_the_model_description(tmp_path):
-    meta = {"variant": "nat-tiny", "na_mode": "plugin", "dtype": "fp32", "resolution": [64, 48],
-            "preprocessing": {"center_crop": [64, 48], "resize_shorter_side": 55}, "labels": ["a", "b"]}
+    meta = {
+        "variant": "nat-tiny",
+        "na_mode": "plugin",
+        "dtype": "fp32",
+        "resolution": [64, 48],
+        "preprocessing": {"center_crop": [64, 48], "resize_shorter_side": 55},
+        "labels": ["a", "b"],
+    }
     s = sample_sidecar(tmp_path, meta)
     write_sidecar(tmp_path / "m.engine", s)
     desc = sidecar_description(read_sidecar(tmp_path / "m.engine"))

@@ -1,5 +1,6 @@
 """The TensorRT runtime API that TrtEngine and the build use exists in TensorRT 11 (checked on the
 lean runtime's Python bindings from PyPI: attribute look-ups only, nothing is constructed)."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,17 @@ trt = pytest.importorskip("tensorrt_lean_bindings", reason="needs tensorrt-lean-
     "cls, names",
     [
         ("Runtime", ["deserialize_cuda_engine", "get_plugin_registry", "engine_host_code_allowed"]),
-        ("ICudaEngine", ["num_io_tensors", "get_tensor_name", "get_tensor_mode", "get_tensor_dtype",
-                         "get_tensor_profile_shape", "create_execution_context"]),
+        (
+            "ICudaEngine",
+            [
+                "num_io_tensors",
+                "get_tensor_name",
+                "get_tensor_mode",
+                "get_tensor_dtype",
+                "get_tensor_profile_shape",
+                "create_execution_context",
+            ],
+        ),
         ("IExecutionContext", ["set_input_shape", "get_tensor_shape", "set_tensor_address", "execute_async_v3"]),
         ("IPluginRegistry", ["load_library", "all_creators"]),
         ("IProgressMonitor", ["phase_start", "step_complete", "phase_finish"]),

@@ -2,6 +2,7 @@
 
 Skipped (with the reason) where the full TensorRT package or a CUDA GPU is missing.
 """
+
 from __future__ import annotations
 
 import json
@@ -128,6 +129,8 @@ def test_cli_trt_exports_first(run_cli, tmp_path):
 
     hf = Path(__file__).resolve().parents[1] / "fixtures" / "nat_micro" / "hf"
     engine = tmp_path / "exp.engine"
-    code, _, err = run_cli("trt", "-o", engine, "--from-pretrained", hf, "--resolution", RES, "--portable", "--batch", "2")
+    code, _, err = run_cli(
+        "trt", "-o", engine, "--from-pretrained", hf, "--resolution", RES, "--portable", "--batch", "2"
+    )
     assert code == 0, err
     assert engine.is_file() and (tmp_path / "exp.onnx").is_file() and (tmp_path / "exp.engine.json").is_file()
