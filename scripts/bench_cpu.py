@@ -33,12 +33,11 @@ def timed(fn, warmup: int, iterations: int) -> list[float]:
 
 
 def main() -> int:
-    from nat_export.runtime.ort import make_session, run_session
-
     from nat_export.export import ExportOptions, export_onnx
     from nat_export.export.portable import expand_na_nodes
     from nat_export.models import load_model
-    from nat_export.validate.validation import find_ort_library
+    from nat_export.native import PluginNotFoundError, find_library
+    from nat_export.ort import make_session, run_session
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="nat-tiny")
@@ -71,7 +70,10 @@ def main() -> int:
         portable = expand_na_nodes(onnx.load(str(path)))
         results["portable_expand_s"] = time.perf_counter() - t
         sessions = {"ort portable": make_session(portable, threads=args.threads)}
-        lib = find_ort_library()
+        try:
+            lib = find_library("ort")
+        except PluginNotFoundError:
+            lib = None
         if lib is not None:
             sessions["ort + NA op"] = make_session(path, custom_op_library=lib, threads=args.threads)
 
