@@ -128,10 +128,20 @@ def add_ort_args(p) -> None:
     g.add_argument("--threads", type=int, metavar="N", help="intra-op threads (default: ONNX Runtime's)")
 
 
+class _JsonTarget(argparse.Action):
+    """``--json FILE``; a bare ``--json`` (the old switch) means stdout, with a deprecation warning."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values is None:
+            warn_deprecated("--json without a FILE", "--json - (stdout) or --json FILE")
+            values = "-"
+        setattr(namespace, self.dest, values)
+
+
 def add_json_arg(p, what: str) -> None:
-    """``--json FILE`` (``-`` or a bare ``--json``: stdout)."""
+    """``--json FILE`` (``-``: stdout)."""
     p.add_argument(
-        "--json", nargs="?", const="-", metavar="FILE", help=f"write {what} as JSON to FILE ('-' or no FILE: stdout)"
+        "--json", nargs="?", action=_JsonTarget, metavar="FILE", help=f"write {what} as JSON to FILE ('-': stdout)"
     )
 
 

@@ -47,8 +47,8 @@ def test_json_is_a_file_everywhere(run_cli, micro_onnx, tmp_path):
     assert code == 2 and "exists; pass --force" in err
     code, out, _ = run_cli("models", "--json", "-")
     assert code == 0 and json.loads(out)
-    code, out, _ = run_cli("models", "--json")  # bare: stdout (the old switch)
-    assert code == 0 and json.loads(out)
+    code, out, err = run_cli("models", "--json")  # bare: stdout (the old switch), deprecated
+    assert code == 0 and json.loads(out) and "--json without a FILE is deprecated" in err
 
 
 @pytest.mark.parametrize("cmd", ["validate", "bench", "infer"])
