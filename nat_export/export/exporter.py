@@ -65,7 +65,12 @@ def parse_resolution(text: str | int) -> tuple[int, int]:
 
 
 def check_options(config: NatConfig, opts: ExportOptions) -> None:
-    """Every rule that would otherwise fail deep inside export, checked up front."""
+    """Every rule that would otherwise fail deep inside export, checked up front.
+
+    Raises:
+        NAShapeError: a resolution below 32 (or, with ``dynamic_resolution``, below the size at which no level
+            is padded), an unknown dtype, an opset below 18, a batch below 1.
+    """
     h, w = opts.resolution
     if min(h, w) < 32:
         raise NAShapeError(f"resolution {h}x{w} is too small: NAT/DiNAT downsample by 32, use at least 32x32")
@@ -169,7 +174,14 @@ def _strip_node_metadata(proto: onnx.ModelProto) -> None:
 def export_onnx(
     loaded: LoadedModel, out: str | Path, opts: ExportOptions | None = None, force: bool = False
 ) -> ExportResult:
-    """Export ``loaded`` to ``out`` per ``opts``; nothing is written unless the export succeeds."""
+    """Export ``loaded`` to ``out`` per ``opts``; nothing is written unless the export succeeds.
+
+    The file gets the model's :class:`~nat_export.onnx.metadata.ModelDescription` as ``nat_export.*`` metadata.
+
+    Raises:
+        FileExistsError: ``out`` exists and ``force`` is False.
+        NAShapeError: options the model cannot be exported with (:func:`check_options`).
+    """
     opts = opts or ExportOptions()
     out = Path(out)
     if out.exists() and not force:

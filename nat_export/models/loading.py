@@ -195,6 +195,10 @@ def load_model(model=None, *, from_pretrained: str | None = None, weights: str |
 
     ``weights`` needs ``model`` (a variant or config.json): a ``.pth`` file does not record
     the architecture, and DiNAT dilations cannot be read from tensor shapes.
+
+    Raises:
+        ConfigError: an unknown variant, an invalid config, or arguments that do not go together.
+        CheckpointError: a checkpoint that cannot be read or whose keys / shapes do not match the model.
     """
     if from_pretrained and weights:
         raise ConfigError("use either --from-pretrained or --weights, not both")
