@@ -6,6 +6,7 @@
 
 Importing this package imports neither torch nor builds anything.
 """
+
 from __future__ import annotations
 
 
@@ -13,7 +14,7 @@ class NativeBuildError(RuntimeError):
     """The native build could not run or failed; the message names the problem and the fix."""
 
 
-from .libs import LIB_NAMES, PluginNotFoundError, default_plugin_dir, find_library
+from .libs import LIB_NAMES, PluginNotFoundError, default_plugin_dir, find_library  # noqa: E402
 
 
 def build_plugins(*args, **kwargs):
@@ -21,6 +22,7 @@ def build_plugins(*args, **kwargs):
     from .build import build_plugins as _build
 
     return _build(*args, **kwargs)
+
 
 __all__ = [
     "LIB_NAMES",

@@ -3,6 +3,7 @@
 ``nat-export build-plugins`` is wired to :func:`add_arguments` / :func:`run`; Python code
 calls :func:`build_plugins`. Only the standard library is used here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,9 @@ def find_trt_include(explicit: str | None = None) -> tuple[Path | None, str]:
     if explicit:
         d = Path(explicit).expanduser()
         if not (d / "NvInfer.h").is_file():
-            raise NativeBuildError(f"no NvInfer.h in --trt-include {d}; pass the 'include' folder of your TensorRT install")
+            raise NativeBuildError(
+                f"no NvInfer.h in --trt-include {d}; pass the 'include' folder of your TensorRT install"
+            )
         return d, "--trt-include"
     env_root = os.environ.get("TensorRT_ROOT")
     if env_root and (Path(env_root) / "include" / "NvInfer.h").is_file():
@@ -66,7 +69,9 @@ def find_trt_include(explicit: str | None = None) -> tuple[Path | None, str]:
     return None, "no TensorRT headers found (set TensorRT_ROOT or TRT_INCLUDE_DIR, or pip install kernel-lens==2.0.1)"
 
 
-def find_ort_include(explicit: str | None = None, fetch: bool = False, verbose: bool = False) -> tuple[Path | None, str]:
+def find_ort_include(
+    explicit: str | None = None, fetch: bool = False, verbose: bool = False
+) -> tuple[Path | None, str]:
     """(ONNX Runtime include dir or None, where it came from / why none)."""
     if explicit:
         d = Path(explicit).expanduser()
@@ -123,15 +128,24 @@ def fetch_ort_headers(dest: Path | None = None, verbose: bool = False) -> Path:
             f"deb [signed-by={DEBIAN_KEYRING}] http://deb.debian.org/debian {ORT_DEB_SUITE} main\n"
         )
         opts = [
-            "-o", f"Dir::Etc::sourcelist={t / 'sources.list'}",
-            "-o", f"Dir::Etc::sourceparts={t / 'sources.list.d'}",
-            "-o", f"Dir::State::Lists={t / 'lists'}",
-            "-o", f"Dir::Cache={t / 'cache'}",
-            "-o", "Debug::NoLocking=1",
+            "-o",
+            f"Dir::Etc::sourcelist={t / 'sources.list'}",
+            "-o",
+            f"Dir::Etc::sourceparts={t / 'sources.list.d'}",
+            "-o",
+            f"Dir::State::Lists={t / 'lists'}",
+            "-o",
+            f"Dir::Cache={t / 'cache'}",
+            "-o",
+            "Debug::NoLocking=1",
         ]
         _run(["apt-get", *opts, "update"], "apt-get update (Debian package index)", cwd=t, verbose=verbose)
-        _run(["apt-get", *opts, "download", ORT_DEB_PACKAGE], f"apt-get download {ORT_DEB_PACKAGE}", cwd=t,
-             verbose=verbose)
+        _run(
+            ["apt-get", *opts, "download", ORT_DEB_PACKAGE],
+            f"apt-get download {ORT_DEB_PACKAGE}",
+            cwd=t,
+            verbose=verbose,
+        )
         debs = sorted(t.glob(f"{ORT_DEB_PACKAGE}_*.deb"))
         if not debs:
             raise NativeBuildError(f"apt-get download {ORT_DEB_PACKAGE} produced no .deb; set ORT_INCLUDE_DIR instead")
@@ -182,7 +196,10 @@ def _cuda_compiler() -> str | None:
         return None  # CMake honours it itself
     if shutil.which("nvcc"):
         return None
-    for cand in (Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "bin" / "nvcc", Path("/usr/local/cuda/bin/nvcc")):
+    for cand in (
+        Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "bin" / "nvcc",
+        Path("/usr/local/cuda/bin/nvcc"),
+    ):
         if cand.is_file():
             return str(cand)
     return None
@@ -245,7 +262,13 @@ def build_plugins(
         log.write_text("")
 
     args = [
-        cmake, "-S", str(src), "-B", str(bdir), "-G", generator,
+        cmake,
+        "-S",
+        str(src),
+        "-B",
+        str(bdir),
+        "-G",
+        generator,
         "-DCMAKE_BUILD_TYPE=Release",
         f"-DCMAKE_LIBRARY_OUTPUT_DIRECTORY={out}",
         f"-DNATX_TRT_INCLUDE_DIR={trt_dir or ''}",
@@ -298,18 +321,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "  TensorRT_ROOT=/opt/TensorRT nat-export build-plugins --out-dir ./plugins-out --json\n"
     )
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--out-dir", type=Path, default=None,
-                        help="where the libraries go (default: $NAT_EXPORT_PLUGIN_DIR or ~/.cache/nat-export/plugins)")
-    parser.add_argument("--trt-include", default=None,
-                        help="TensorRT include folder (default: TensorRT_ROOT, TRT_INCLUDE_DIR, system, kernel-lens wheel)")
-    parser.add_argument("--ort-include", default=None,
-                        help="ONNX Runtime include folder (default: ORT_INCLUDE_DIR, ONNXRUNTIME_ROOT, system, cache)")
-    parser.add_argument("--fetch-ort-headers", action="store_true",
-                        help="download the ONNX Runtime headers from Debian (libonnxruntime-dev) if none are found")
-    parser.add_argument("--build-tests", action="store_true",
-                        help="also build the test libraries and programs into <out-dir>/build (for tests/native)")
-    parser.add_argument("--cuda-archs", default=None,
-                        help=f"CUDA architectures, e.g. '86' or '80;90' (default: {DEFAULT_CUDA_ARCHS})")
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        help="where the libraries go (default: $NAT_EXPORT_PLUGIN_DIR or ~/.cache/nat-export/plugins)",
+    )
+    parser.add_argument(
+        "--trt-include",
+        default=None,
+        help="TensorRT include folder (default: TensorRT_ROOT, TRT_INCLUDE_DIR, system, kernel-lens wheel)",
+    )
+    parser.add_argument(
+        "--ort-include",
+        default=None,
+        help="ONNX Runtime include folder (default: ORT_INCLUDE_DIR, ONNXRUNTIME_ROOT, system, cache)",
+    )
+    parser.add_argument(
+        "--fetch-ort-headers",
+        action="store_true",
+        help="download the ONNX Runtime headers from Debian (libonnxruntime-dev) if none are found",
+    )
+    parser.add_argument(
+        "--build-tests",
+        action="store_true",
+        help="also build the test libraries and programs into <out-dir>/build (for tests/native)",
+    )
+    parser.add_argument(
+        "--cuda-archs", default=None, help=f"CUDA architectures, e.g. '86' or '80;90' (default: {DEFAULT_CUDA_ARCHS})"
+    )
     parser.add_argument("-j", "--jobs", type=int, default=None, help="parallel build jobs (default: CPU count)")
     parser.add_argument("--verbose", action="store_true", help="show the CMake and compiler output")
     parser.add_argument("--json", action="store_true", help="print the built libraries as JSON")

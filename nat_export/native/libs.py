@@ -1,4 +1,5 @@
 """Locate the built plugin libraries."""
+
 from __future__ import annotations
 
 import os

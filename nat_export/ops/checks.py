@@ -12,6 +12,7 @@ through both and proves they accept and reject the same inputs with the same mes
 - ``qkv [B, H, W, C]``: ``C`` a positive multiple of ``3 * num_heads``; ``H >= Kh * dh``, ``W >= Kw * dw``
 - ``rpb``: exactly ``[num_heads, 2*Kh - 1, 2*Kw - 1]``
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -117,6 +118,4 @@ def check_rpb_shape(shape, num_heads: int, kernel: tuple[int, int]) -> None:
     shape = tuple(shape)
     if len(shape) != 3 or any(isinstance(s, int) and s != w for s, w in zip(shape, want)):
         got = ",".join(str(s) for s in shape)
-        raise NAShapeError(
-            f"rpb must be [num_heads, 2*Kh-1, 2*Kw-1] = [{want[0]},{want[1]},{want[2]}], got [{got}]"
-        )
+        raise NAShapeError(f"rpb must be [num_heads, 2*Kh-1, 2*Kw-1] = [{want[0]},{want[1]},{want[2]}], got [{got}]")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .checks import NAShapeError, check_args, pair
+from .checks import NAShapeError, check_args, check_num_heads, check_scale, pair
 from .indexing import window_indices
 
 
@@ -39,6 +39,9 @@ def _prepare(q, k, v, kernel_size, dilation, rpb, scale):
             f"got {list(rpb.shape)}"
         )
     scale = head_dim**-0.5 if scale is None else float(scale)
+    if isinstance(heads, int):
+        check_num_heads(heads)
+    check_scale(scale)
     return kernel, dil, scale
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures for the native tests: one plugin build per session, a brute-force
 neighborhood-attention reference, and the natten fixture cases."""
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,9 @@ class NativeBuild:
             cmake = shutil.which("cmake")
             if cmake is None or not (self.build_dir / "CMakeCache.txt").is_file():
                 pytest.skip(f"{name} not built and no CMake build tree at {self.build_dir}")
-            proc = subprocess.run([cmake, "--build", str(self.build_dir), "--target", name], capture_output=True, text=True)
+            proc = subprocess.run(
+                [cmake, "--build", str(self.build_dir), "--target", name], capture_output=True, text=True
+            )
             assert proc.returncode == 0, f"building {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         return exe
 
@@ -158,5 +161,6 @@ def pytest_generate_tests(metafunc):
 def na_ref():
     """Reference helpers: .reference(q, k, v, K, d, scale, rpb), .pack_qkv(q, k, v), .random_case(...),
     .natten_cases()."""
-    return SimpleNamespace(reference=na2d_reference, pack_qkv=pack_qkv, random_case=random_case,
-                           natten_cases=natten_cases)
+    return SimpleNamespace(
+        reference=na2d_reference, pack_qkv=pack_qkv, random_case=random_case, natten_cases=natten_cases
+    )

@@ -1,5 +1,6 @@
 """The CPU kernel (na2d_forward_cpu, its own thread pool) against natten 0.17 and a
 brute-force reference, through the C test entry point (ctypes)."""
+
 from __future__ import annotations
 
 import ctypes
@@ -23,9 +24,22 @@ def cpu_kernel(native_libs):
         D = C3 // (3 * heads)
         out = np.full((B, H, W, heads * D), np.nan, dtype=np.float32)  # poisoned
         r = None if rpb is None else np.ascontiguousarray(rpb, dtype=np.float32)
-        err = fn(B, H, W, heads, D, kernel_size[0], kernel_size[1], dilation[0], dilation[1], scale,
-                 qkv.ctypes.data_as(_F32P), None if r is None else r.ctypes.data_as(_F32P),
-                 out.ctypes.data_as(_F32P), threads)
+        err = fn(
+            B,
+            H,
+            W,
+            heads,
+            D,
+            kernel_size[0],
+            kernel_size[1],
+            dilation[0],
+            dilation[1],
+            scale,
+            qkv.ctypes.data_as(_F32P),
+            None if r is None else r.ctypes.data_as(_F32P),
+            out.ctypes.data_as(_F32P),
+            threads,
+        )
         if err:
             raise ValueError(err.decode())
         return out
@@ -43,9 +57,9 @@ def test_matches_natten(cpu_kernel, na_ref, natten_case):
 RANDOM = [
     # B, H, W, heads, D, (Kh, Kw), (dh, dw), rpb
     (2, 9, 13, 2, 8, (3, 5), (1, 1), True),
-    (1, 10, 7, 3, 5, (3, 3), (3, 2), True),   # H % d != 0, odd D
+    (1, 10, 7, 3, 5, (3, 3), (3, 2), True),  # H % d != 0, odd D
     (1, 23, 17, 2, 12, (5, 3), (4, 5), False),  # no rpb, dilation on both axes
-    (3, 7, 7, 1, 32, (7, 7), (1, 1), True),   # K == H == W
+    (3, 7, 7, 1, 32, (7, 7), (1, 1), True),  # K == H == W
     (1, 16, 21, 4, 16, (1, 3), (2, 7), True),  # K = 1 on one axis
     (1, 14, 14, 2, 33, (5, 5), (2, 2), True),  # D not a multiple of 8
 ]
@@ -57,7 +71,7 @@ def test_random_shapes(cpu_kernel, na_ref, shape, threads):
     B, H, W, heads, D, K, d, has_rpb = shape
     rng = np.random.default_rng(RANDOM.index(shape))
     q, k, v, rpb = na_ref.random_case(rng, B, H, W, heads, D, K, d, has_rpb)
-    scale = D ** -0.5
+    scale = D**-0.5
     ref = na_ref.reference(q, k, v, K, d, scale, rpb)
     out = cpu_kernel(na_ref.pack_qkv(q, k, v), heads, K, d, scale, rpb, threads=threads)
     assert np.abs(out - ref).max() <= 1e-5

@@ -36,16 +36,16 @@ def ar_members(path: Path) -> dict[str, bytes]:
     assert data[:8] == b"!<arch>\n", f"{path} is not an ar archive"
     off, members, longnames = 8, {}, b""
     while off + 60 <= len(data):
-        hdr = data[off:off + 60]
+        hdr = data[off : off + 60]
         name = hdr[:16].decode().strip()
         size = int(hdr[48:58].decode().strip())
-        body = data[off + 60:off + 60 + size]
+        body = data[off + 60 : off + 60 + size]
         if name == "//":
             longnames = body
         elif name not in ("/", "/SYM64/"):
             if name.startswith("/") and name[1:].isdigit():
                 start = int(name[1:])
-                name = longnames[start:longnames.index(b"/\n", start)].decode()
+                name = longnames[start : longnames.index(b"/\n", start)].decode()
             members[name.rstrip("/")] = body
         off += 60 + size + (size & 1)
     return members
@@ -60,8 +60,8 @@ def elf_section(data: bytes, wanted: str) -> bytes | None:
     strtab = secs[shstrndx][4]
     for s in secs:
         start = strtab + s[0]
-        if data[start:data.index(b"\0", start)].decode() == wanted:
-            return data[s[4]:s[4] + s[5]]
+        if data[start : data.index(b"\0", start)].decode() == wanted:
+            return data[s[4] : s[4] + s[5]]
     return None
 
 
@@ -76,7 +76,7 @@ def fatbin_entries(blob: bytes) -> list[tuple[int, int, bytes]]:
         while e < end:
             kind, _flags, ehsize, size = struct.unpack_from("<HHIQ", blob, e)
             arch = struct.unpack_from("<I", blob, e + 28)[0]
-            out.append((kind, arch, blob[e + ehsize:e + ehsize + size]))
+            out.append((kind, arch, blob[e + ehsize : e + ehsize + size]))
             e += ehsize + size
         off = (end + 7) & ~7
     return out
@@ -167,8 +167,21 @@ def cuda_emu(native_libs):
         q = to_dev(qkv)
         r = None if rpb is None else to_dev(rpb)
         out = np.full((B, H, W, heads * D), poison)
-        err = fn(B, H, W, heads, D, *kernel_size, *dilation, scale, dtype, q.ctypes.data,
-                 None if r is None else r.ctypes.data, out.ctypes.data, MODES[mode])
+        err = fn(
+            B,
+            H,
+            W,
+            heads,
+            D,
+            *kernel_size,
+            *dilation,
+            scale,
+            dtype,
+            q.ctypes.data,
+            None if r is None else r.ctypes.data,
+            out.ctypes.data,
+            MODES[mode],
+        )
         if err:
             raise ValueError(err.decode())
         return back(out), back(q), None if r is None else back(r)
@@ -187,12 +200,12 @@ def test_emulated_kernel_matches_natten(cuda_emu, na_ref, natten_case, mode):
 
 EMU_RANDOM = [
     # B, H, W, heads, D, (Kh, Kw), (dh, dw), rpb       -- one per kernel variant (G, DC)
-    (2, 9, 13, 2, 8, (3, 5), (1, 1), True),           # D <= 8:   G 1
-    (1, 10, 7, 3, 5, (3, 3), (3, 2), True),           # odd D, H % d != 0
-    (1, 23, 17, 2, 12, (5, 3), (4, 5), False),        # D <= 16:  G 1, no rpb
-    (1, 19, 18, 2, 32, (7, 7), (1, 1), True),         # D <= 32:  G 2, several tiles
-    (1, 20, 24, 1, 48, (5, 5), (2, 3), True),         # D <= 64:  G 4, partial group
-    (1, 12, 13, 1, 100, (5, 3), (1, 2), True),        # D <= 128: G 8
+    (2, 9, 13, 2, 8, (3, 5), (1, 1), True),  # D <= 8:   G 1
+    (1, 10, 7, 3, 5, (3, 3), (3, 2), True),  # odd D, H % d != 0
+    (1, 23, 17, 2, 12, (5, 3), (4, 5), False),  # D <= 16:  G 1, no rpb
+    (1, 19, 18, 2, 32, (7, 7), (1, 1), True),  # D <= 32:  G 2, several tiles
+    (1, 20, 24, 1, 48, (5, 5), (2, 3), True),  # D <= 64:  G 4, partial group
+    (1, 12, 13, 1, 100, (5, 3), (1, 2), True),  # D <= 128: G 8
 ]
 
 
@@ -203,9 +216,9 @@ def test_emulated_kernel_random(cuda_emu, na_ref, shape, dtype):
     rng = np.random.default_rng(200 + EMU_RANDOM.index(shape))
     q, k, v, rpb = na_ref.random_case(rng, B, H, W, heads, D, K, d, has_rpb)
     for mode in ("smem", "global") if dtype == 0 else ("smem",):
-        out, qkv_r, rpb_r = cuda_emu(na_ref.pack_qkv(q, k, v), rpb, heads, K, d, D ** -0.5, dtype, mode)
+        out, qkv_r, rpb_r = cuda_emu(na_ref.pack_qkv(q, k, v), rpb, heads, K, d, D**-0.5, dtype, mode)
         qr, kr, vr = np.moveaxis(qkv_r.reshape(B, H, W, 3, heads, D), 3, 0)
-        ref = na_ref.reference(qr, kr, vr, K, d, D ** -0.5, rpb_r)
+        ref = na_ref.reference(qr, kr, vr, K, d, D**-0.5, rpb_r)
         assert np.isfinite(out).all()
         assert np.abs(out - ref).max() <= TOL[dtype], f"path {mode}"
 
@@ -213,12 +226,12 @@ def test_emulated_kernel_random(cuda_emu, na_ref, shape, dtype):
 TC_CASES = [
     # B, H, W, heads, D, (Kh, Kw), (dh, dw), rpb       -- tensor-core kernel: D in {16, 32, 64, 128}
     (2, 9, 13, 2, 16, (3, 5), (1, 1), True),
-    (1, 10, 7, 3, 32, (3, 3), (3, 2), True),          # H % d != 0
-    (1, 23, 17, 2, 32, (5, 3), (4, 5), False),        # no rpb
-    (1, 19, 18, 2, 32, (7, 7), (1, 1), True),         # NAT-like, partial tiles
+    (1, 10, 7, 3, 32, (3, 3), (3, 2), True),  # H % d != 0
+    (1, 23, 17, 2, 32, (5, 3), (4, 5), False),  # no rpb
+    (1, 19, 18, 2, 32, (7, 7), (1, 1), True),  # NAT-like, partial tiles
     (1, 20, 24, 1, 64, (5, 5), (2, 3), True),
     (1, 12, 12, 1, 128, (5, 5), (1, 1), True),
-    (1, 26, 26, 1, 16, (13, 13), (2, 2), True),       # K 13: 400-pixel halo, 25 chunks
+    (1, 26, 26, 1, 16, (13, 13), (2, 2), True),  # K 13: 400-pixel halo, 25 chunks
 ]
 
 
@@ -228,9 +241,9 @@ def test_emulated_tensor_core_kernel(cuda_emu, na_ref, shape, dtype):
     B, H, W, heads, D, K, d, has_rpb = shape
     rng = np.random.default_rng(300 + TC_CASES.index(shape))
     q, k, v, rpb = na_ref.random_case(rng, B, H, W, heads, D, K, d, has_rpb)
-    out, qkv_r, rpb_r = cuda_emu(na_ref.pack_qkv(q, k, v), rpb, heads, K, d, D ** -0.5, dtype, "tc")
+    out, qkv_r, rpb_r = cuda_emu(na_ref.pack_qkv(q, k, v), rpb, heads, K, d, D**-0.5, dtype, "tc")
     qr, kr, vr = np.moveaxis(qkv_r.reshape(B, H, W, 3, heads, D), 3, 0)
-    ref = na_ref.reference(qr, kr, vr, K, d, D ** -0.5, rpb_r)
+    ref = na_ref.reference(qr, kr, vr, K, d, D**-0.5, rpb_r)
     assert np.isfinite(out).all()
     assert np.abs(out - ref).max() <= TOL[dtype]
 
@@ -276,15 +289,15 @@ FAKE = ctypes.c_void_p(4096)  # never dereferenced: validation fails (or no devi
 @pytest.mark.parametrize(
     "args",
     [
-        (1, 9, 9, 2, 8, 4, 3, 1, 1, 0.5, 0),      # even kernel
-        (1, 9, 9, 2, 8, 5, 5, 2, 1, 0.5, 0),      # H < K*d
-        (1, 9, 5, 2, 8, 3, 3, 1, 2, 0.5, 1),      # W < K*d
+        (1, 9, 9, 2, 8, 4, 3, 1, 1, 0.5, 0),  # even kernel
+        (1, 9, 9, 2, 8, 5, 5, 2, 1, 0.5, 0),  # H < K*d
+        (1, 9, 5, 2, 8, 3, 3, 1, 2, 0.5, 1),  # W < K*d
         (1, 16, 16, 1, 136, 3, 3, 1, 1, 0.5, 2),  # D > 128
-        (1, 9, 9, 2, 8, 3, 3, 0, 1, 0.5, 0),      # dilation 0
+        (1, 9, 9, 2, 8, 3, 3, 0, 1, 0.5, 0),  # dilation 0
         (1, 9, 9, 2, 8, 3, 3, 1, 1, float("nan"), 0),
-        (1, 9, 9, 2, 8, 3, 3, 1, 1, 0.0, 0),      # scale must be > 0
-        (1, 9, 9, 0, 8, 3, 3, 1, 1, 0.5, 0),      # no heads
-        (1, 9, 9, 2, 8, 3, 3, 1, 1, 0.5, 7),      # unknown dtype
+        (1, 9, 9, 2, 8, 3, 3, 1, 1, 0.0, 0),  # scale must be > 0
+        (1, 9, 9, 0, 8, 3, 3, 1, 1, 0.5, 0),  # no heads
+        (1, 9, 9, 2, 8, 3, 3, 1, 1, 0.5, 7),  # unknown dtype
     ],
     ids=["even-kernel", "H<K*d", "W<K*d", "D>128", "dilation0", "nan-scale", "zero-scale", "heads0", "dtype"],
 )

@@ -1,4 +1,5 @@
 """Exported custom-op micro models run in ONNX Runtime with the NA op library and match the HF goldens."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """The ONNX Runtime custom op (libnat_export_ort.so): one-node models run on the CPU
 execution provider, against natten 0.17 and a brute-force reference; bad attributes
 and shapes give ORT errors, not crashes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,15 +9,22 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper  # noqa: E402
 
 DOMAIN = "trt.plugins"
 
 
-def make_model(heads, kernel_size, dilation, scale, *, dtype=TensorProto.FLOAT, has_rpb=True, extra_attrs=None,
-               drop=()):
-    attrs = {"num_heads": heads, "kernel_size": list(kernel_size), "dilation": list(dilation),
-             "scale": float(scale), "plugin_version": "1", "plugin_namespace": ""}
+def make_model(
+    heads, kernel_size, dilation, scale, *, dtype=TensorProto.FLOAT, has_rpb=True, extra_attrs=None, drop=()
+):
+    attrs = {
+        "num_heads": heads,
+        "kernel_size": list(kernel_size),
+        "dilation": list(dilation),
+        "scale": float(scale),
+        "plugin_version": "1",
+        "plugin_namespace": "",
+    }
     attrs.update(extra_attrs or {})
     for name in drop:
         attrs.pop(name)
@@ -49,8 +57,7 @@ def session(ort_lib):
 
 def run_op(session, qkv, heads, kernel_size, dilation, scale, rpb=None, threads=0, **kw):
     dtype = TensorProto.FLOAT16 if qkv.dtype == np.float16 else TensorProto.FLOAT
-    sess = session(make_model(heads, kernel_size, dilation, scale, dtype=dtype, has_rpb=rpb is not None, **kw),
-                   threads)
+    sess = session(make_model(heads, kernel_size, dilation, scale, dtype=dtype, has_rpb=rpb is not None, **kw), threads)
     feeds = {"qkv": qkv}
     if rpb is not None:
         feeds["rpb"] = rpb
@@ -61,19 +68,18 @@ def test_matches_natten(session, na_ref, natten_case):
     m, q, k, v, rpb, ref = natten_case
     K, d = m["kernel_size"], m["dilation"]
     qkv = na_ref.pack_qkv(q, k, v).astype(np.float32)
-    out = run_op(session, qkv, m["heads"], (K, K), (d, d), m["scale"],
-                 None if rpb is None else rpb.astype(np.float32))
+    out = run_op(session, qkv, m["heads"], (K, K), (d, d), m["scale"], None if rpb is None else rpb.astype(np.float32))
     assert out.dtype == np.float32 and out.shape == ref.shape
     assert np.abs(out - ref).max() <= 1e-5
 
 
 RANDOM = [
     # B, H, W, heads, D, (Kh, Kw), (dh, dw), rpb
-    (2, 11, 8, 2, 16, (5, 3), (1, 2), True),   # non-square, W % d == 0
-    (1, 13, 10, 3, 8, (3, 3), (4, 3), True),   # H % d != 0 on both axes
-    (2, 9, 9, 2, 32, (7, 5), (1, 1), False),   # no rpb
-    (1, 5, 30, 1, 7, (5, 9), (1, 3), True),    # wide, odd D
-    (1, 8, 8, 4, 4, (1, 1), (1, 1), True),     # K = 1: out == v
+    (2, 11, 8, 2, 16, (5, 3), (1, 2), True),  # non-square, W % d == 0
+    (1, 13, 10, 3, 8, (3, 3), (4, 3), True),  # H % d != 0 on both axes
+    (2, 9, 9, 2, 32, (7, 5), (1, 1), False),  # no rpb
+    (1, 5, 30, 1, 7, (5, 9), (1, 3), True),  # wide, odd D
+    (1, 8, 8, 4, 4, (1, 1), (1, 1), True),  # K = 1: out == v
 ]
 
 
@@ -82,10 +88,17 @@ def test_random_shapes(session, na_ref, shape):
     B, H, W, heads, D, K, d, has_rpb = shape
     rng = np.random.default_rng(100 + RANDOM.index(shape))
     q, k, v, rpb = na_ref.random_case(rng, B, H, W, heads, D, K, d, has_rpb)
-    scale = 0.7 * D ** -0.5
+    scale = 0.7 * D**-0.5
     ref = na_ref.reference(q, k, v, K, d, scale, rpb)
-    out = run_op(session, na_ref.pack_qkv(q, k, v).astype(np.float32), heads, K, d, scale,
-                 None if rpb is None else rpb.astype(np.float32))
+    out = run_op(
+        session,
+        na_ref.pack_qkv(q, k, v).astype(np.float32),
+        heads,
+        K,
+        d,
+        scale,
+        None if rpb is None else rpb.astype(np.float32),
+    )
     assert np.abs(out - ref).max() <= 1e-5
 
 
@@ -121,15 +134,19 @@ def test_default_dilation_and_scale(session, na_ref):
     """dilation absent -> 1, scale absent -> head_dim ** -0.5."""
     rng = np.random.default_rng(5)
     q, k, v, _ = na_ref.random_case(rng, 1, 9, 9, 2, 16, (3, 3), (1, 1), False)
-    out = run_op(session, na_ref.pack_qkv(q, k, v).astype(np.float32), 2, (3, 3), (1, 1), 0.0,
-                 drop=("dilation", "scale"))
+    out = run_op(
+        session, na_ref.pack_qkv(q, k, v).astype(np.float32), 2, (3, 3), (1, 1), 0.0, drop=("dilation", "scale")
+    )
     assert np.abs(out - na_ref.reference(q, k, v, (3, 3), (1, 1), 0.25)).max() <= 1e-5
 
 
 # ------------------------------------------------------------------ errors
 
-ORT_ERRORS = (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidArgument,
-              ort.capi.onnxruntime_pybind11_state.RuntimeException)
+ORT_ERRORS = (
+    ort.capi.onnxruntime_pybind11_state.Fail,
+    ort.capi.onnxruntime_pybind11_state.InvalidArgument,
+    ort.capi.onnxruntime_pybind11_state.RuntimeException,
+)
 
 
 @pytest.mark.parametrize(
@@ -165,8 +182,13 @@ def test_bad_attributes(session, attrs, drop, match):
         ((1, 12, 9, 24), (3, 5), (1, 2), None, "W = 9 is smaller than kernel_size\\*dilation = 10"),
         ((1, 9, 9, 25), (3, 3), (1, 1), None, "qkv last dim 25 is not a positive multiple of 3\\*num_heads = 6"),
         ((9, 9, 24), (3, 3), (1, 1), None, "qkv must be 4-D \\[B, H, W"),
-        ((1, 9, 9, 24), (3, 3), (1, 1), (2, 3, 3),
-         "rpb must be \\[num_heads, 2\\*Kh-1, 2\\*Kw-1\\] = \\[2,5,5\\], got \\[2,3,3\\]"),
+        (
+            (1, 9, 9, 24),
+            (3, 3),
+            (1, 1),
+            (2, 3, 3),
+            "rpb must be \\[num_heads, 2\\*Kh-1, 2\\*Kw-1\\] = \\[2,5,5\\], got \\[2,3,3\\]",
+        ),
     ],
 )
 def test_bad_shapes(session, shape, kernel_size, dilation, rpb_shape, match):
@@ -214,7 +236,8 @@ def test_build_cli_arguments():
     from nat_export.native import build
 
     ns = build.add_arguments(argparse.ArgumentParser()).parse_args(
-        ["--out-dir", "/tmp/x", "--cuda-archs", "86", "--fetch-ort-headers", "-j", "3", "--json"])
+        ["--out-dir", "/tmp/x", "--cuda-archs", "86", "--fetch-ort-headers", "-j", "3", "--json"]
+    )
     assert ns.cuda_archs == "86" and ns.fetch_ort_headers and ns.jobs == 3 and ns.json
     assert str(ns.out_dir) == "/tmp/x"
     # Test targets are opt-in: users' builds make only the libraries.

@@ -12,6 +12,7 @@ Links no TensorRT library.
 Where a CUDA GPU is present, natx_trt_gpu_test also runs enqueue() against the CPU
 kernel (float32/float16/bfloat16, with and without rpb); elsewhere it skips.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -38,8 +39,10 @@ EXPECTED_TESTS = [
 
 def _program(native_libs, name: str) -> Path:
     if "trt" not in native_libs.libs:
-        pytest.skip("TensorRT plugin not built (needs TensorRT headers, e.g. pip install kernel-lens==2.0.1, "
-                    "and a CUDA compiler)")
+        pytest.skip(
+            "TensorRT plugin not built (needs TensorRT headers, e.g. pip install kernel-lens==2.0.1, "
+            "and a CUDA compiler)"
+        )
     return native_libs.program(name)
 
 

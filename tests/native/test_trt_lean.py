@@ -11,6 +11,7 @@ TensorRT ``Runtime`` or ``Builder`` is ever constructed (that needs a GPU).
 Every TensorRT call runs in a subprocess: the plugin registry is process-global, and a
 crash there must fail one test, not kill pytest.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -65,8 +66,10 @@ def _libs(native_libs) -> dict:
 def trt_lib(native_libs) -> Path:
     lib = _libs(native_libs).get("trt")
     if lib is None:
-        pytest.skip("libnat_export_trt.so was not built (needs TensorRT headers, e.g. pip install kernel-lens==2.0.1, "
-                    "and a CUDA compiler)")
+        pytest.skip(
+            "libnat_export_trt.so was not built (needs TensorRT headers, e.g. pip install kernel-lens==2.0.1, "
+            "and a CUDA compiler)"
+        )
     return Path(lib)
 
 
@@ -114,8 +117,9 @@ def run_lean(script: str, args: dict, env: dict | None = None, timeout: int = 12
     code = _PRELUDE + textwrap.dedent(script)
     full_env = dict(os.environ)
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True,
-                          timeout=timeout, env=full_env)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True, timeout=timeout, env=full_env
+    )
     result = None
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     if lines:
@@ -172,8 +176,12 @@ def test_load_library_registers_the_creator(trt_lib):
     assert c is not None
     assert (c["name"], c["version"], c["namespace"]) == (PLUGIN, "1", "")
     assert c["type"] == "IPluginCreatorV3One" and c["kind"] == "PLUGIN CREATOR_V3ONE"
-    assert c["fields"] == [["num_heads", "INT32", 1], ["kernel_size", "INT32", 2], ["dilation", "INT32", 2],
-                           ["scale", "FLOAT32", 1]]
+    assert c["fields"] == [
+        ["num_heads", "INT32", 1],
+        ["kernel_size", "INT32", 2],
+        ["dilation", "INT32", 2],
+        ["scale", "FLOAT32", 1],
+    ]
     assert res["second_load"] is False
     assert res["other_versions"] == [False, False]
 
@@ -259,12 +267,15 @@ def test_fields_round_trip_through_the_lean_registry(native_libs, trt_lib):
     proc = subprocess.run([str(driver), str(lean), str(trt_lib)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
     assert "FAIL" not in proc.stdout
-    for line in ("PASS loadLibrary(plugin)", "PASS createPlugin(kRUNTIME, serialized fields)",
-                 "PASS round trip keeps every field", "PASS clone keeps every field",
-                 "PASS second loadLibrary refused", "0 failed"):
+    for line in (
+        "PASS loadLibrary(plugin)",
+        "PASS createPlugin(kRUNTIME, serialized fields)",
+        "PASS round trip keeps every field",
+        "PASS clone keeps every field",
+        "PASS second loadLibrary refused",
+        "0 failed",
+    ):
         assert line in proc.stdout, proc.stdout
-
-
 
 
 # ------------------------------------------------------------------ self-registering library
@@ -313,8 +324,9 @@ def test_autoreg_without_any_tensorrt_reports_and_survives(autoreg_lib, tmp_path
         """
     )
     env = dict(os.environ, LD_LIBRARY_PATH=str(tmp_path))  # an empty search path entry first
-    proc = subprocess.run([sys.executable, "-c", code, str(autoreg_lib)], capture_output=True, text=True, timeout=60,
-                          env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(autoreg_lib)], capture_output=True, text=True, timeout=60, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     assert "still alive" in proc.stdout
     if "still alive False" in proc.stdout:
@@ -341,8 +353,9 @@ def test_autoreg_loaded_before_tensorrt_finds_it_on_the_search_path(autoreg_lib,
         """
     )
     env = dict(os.environ, LD_LIBRARY_PATH=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-c", code, str(autoreg_lib)], capture_output=True, text=True, timeout=120,
-                          env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(autoreg_lib)], capture_output=True, text=True, timeout=120, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[-1]) == {"creator": True}, proc.stderr
 
@@ -376,14 +389,25 @@ def test_exported_entry_points(trt_lib, autoreg_lib):
         print(json.dumps(out))
         """
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(trt_lib), str(autoreg_lib)], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(trt_lib), str(autoreg_lib)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout.splitlines()[-1])
-    assert res[str(trt_lib)] == {"getCreators": True, "setLoggerFinder": True, "getPluginCreators": False,
-                                 "na2d_forward_cuda": False, "cudaMalloc": False}
-    assert res[str(autoreg_lib)] == {"getCreators": False, "setLoggerFinder": True, "getPluginCreators": False,
-                                     "na2d_forward_cuda": False, "cudaMalloc": False}
+    assert res[str(trt_lib)] == {
+        "getCreators": True,
+        "setLoggerFinder": True,
+        "getPluginCreators": False,
+        "na2d_forward_cuda": False,
+        "cudaMalloc": False,
+    }
+    assert res[str(autoreg_lib)] == {
+        "getCreators": False,
+        "setLoggerFinder": True,
+        "getPluginCreators": False,
+        "na2d_forward_cuda": False,
+        "cudaMalloc": False,
+    }
 
 
 def test_libraries_do_not_link_tensorrt_or_cudart(trt_lib, autoreg_lib):

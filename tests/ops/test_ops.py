@@ -160,3 +160,10 @@ def test_memory_no_dense_attention():
     largest = max(e.cpu_memory_usage for e in prof.events())
     logits_bytes = 64 * 64 * 2 * 49 * 4
     assert 0 < largest <= logits_bytes
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("nan"), float("inf")])
+def test_reference_refuses_a_scale_the_core_refuses(scale):
+    q = torch.zeros(1, 8, 8, 2, 4)
+    with pytest.raises(NAShapeError, match="scale"):
+        na2d(q, q, q, 3, scale=scale)
