@@ -88,7 +88,7 @@ def case_name(c) -> str:
 
 
 def axis_tables(L: int, K: int, d: int, device):
-    """Key index and bias index [L, K] per the contract (DESIGN.md, "The NA op contract")."""
+    """Key index and bias index [L, K] per the contract (docs/contract.md)."""
     import torch
 
     i = torch.arange(L, device=device)

@@ -113,7 +113,12 @@ def add_precision_args(p, what: str, dtype_alias: bool = False, bf16_help: str |
 def add_library_args(p, *, trt: bool = True, ort: bool = True) -> None:
     g = p.add_argument_group("plugin libraries (default: the ones `nat-export build-plugins` built)")
     if trt:
-        g.add_argument("--plugin", metavar="LIB", help="TensorRT plugin library (libnat_export_trt.so, or a folder)")
+        g.add_argument(
+            "--plugin",
+            metavar="LIB",
+            help="TensorRT plugin library, or a folder holding it (libnat_export_trt.so; for ONNX Runtime's TensorRT "
+            "EP the self-registering libnat_export_trt_autoreg.so)",
+        )
     if ort:
         g.add_argument(
             "--ort-op-library",

@@ -95,6 +95,11 @@ def _setup(args, console):
         sync = bench.cuda_sync() if device == "cuda" else None
         return runner, runner.timed_call, sync, f"{runner.backend} ({loaded.name})"
     onnx = is_onnx(args.target)
+    if not onnx and args.precision != "fp32":
+        raise UsageError(
+            f"--{args.precision} does not apply to an engine: its precision is fixed when it is built "
+            f"(nat-export trt MODEL.onnx --{args.precision})"
+        )
     if onnx and args.precision != "fp32" and not (args.provider == "tensorrt" and args.precision == "fp16"):
         raise UsageError(
             f"--{args.precision} for an .onnx file applies to --provider tensorrt --fp16 only; "
@@ -113,6 +118,7 @@ def _setup(args, console):
     )
     if isinstance(runner, TrtRunner):
         eng = runner.engine
+
         io = "host I/O" if args.host_io else "device-resident input"
         desc = f"{runner.backend} ({io}, CUDA graphs {'off' if args.no_cuda_graphs else 'on'})"
         sync = None if args.host_io else bench.cuda_sync(eng.device)
@@ -126,6 +132,7 @@ def _check_batch(runner, batch: int) -> None:
 
     if isinstance(runner, TrtRunner):
         eng = runner.engine
+
         if not eng.min_batch <= batch <= eng.max_batch:
             raise RunnerError(
                 f"batch {batch} is outside the engine's profile ({eng.min_batch}..{eng.max_batch}); "

@@ -29,13 +29,16 @@ def exit_code_table() -> list[tuple[tuple[type[BaseException], ...], int]]:
     from ..ort import OrtError
     from ..runtime.runners import RunnerError
     from ..tensorrt import ProfileError, TrtError
+    from ..tensorrt.env import EngineFileError, TrtRefusedError
     from ..validate import ValidationError
 
     return [
         ((KeyboardInterrupt,), 130),
+        ((TrtRefusedError,), 1),
         (
             (
                 UsageError,
+                EngineFileError,
                 ProfileError,
                 RunnerError,
                 ConfigError,

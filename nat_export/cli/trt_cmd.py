@@ -99,7 +99,7 @@ def _export_first(args, engine_path: Path | None, err, console) -> Path:
     name = Path(str(loaded.name)).name.replace("/", "_") or "model"
     onnx_path = engine_path.with_suffix(".onnx") if engine_path else Path(f"{name}.onnx")
     err(f"exporting {loaded.name} -> {onnx_path}")
-    # exported in the engine's precision straight from PyTorch (DESIGN "Precision"): no ONNX-level conversion
+    # exported in the engine's precision straight from PyTorch (docs/design.md, "Precision"): no ONNX-level conversion
     opts = ExportOptions(resolution=parse_resolution(args.resolution), portable=args.portable, dtype=args.precision)
     res = export_onnx(loaded, onnx_path, opts, force=args.force)
     err(f"exported {res.path} ({res.na_nodes} NA nodes, {res.seconds:.1f}s)")

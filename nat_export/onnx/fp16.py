@@ -155,7 +155,7 @@ def _check_no_subgraphs(model) -> None:
             if a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
                 raise Fp16ConversionError(
                     f"node {n.name or n.op_type} has a subgraph ({n.op_type}); the fp16 conversion handles "
-                    "graphs without control flow only: export the model in fp16 instead (nat-export onnx --dtype fp16)"
+                    "graphs without control flow only: export the model in fp16 instead (nat-export onnx --fp16)"
                 )
 
 

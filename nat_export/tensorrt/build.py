@@ -152,6 +152,14 @@ def build_engine(
         raise FileExistsError(f"{engine_path} exists; pass --force to overwrite it")
     if opts.precision not in PRECISIONS:
         raise ProfileError(f"unknown precision {opts.precision!r}; use one of {', '.join(PRECISIONS)}")
+    if opts.save_onnx is not None:
+        keep = Path(opts.save_onnx)
+        if keep.resolve() in (onnx_path.resolve(), engine_path.resolve()):
+            raise ProfileError(
+                f"--save-onnx {keep} is also the input or the engine; give the converted ONNX another name"
+            )
+        if keep.exists() and not force:
+            raise FileExistsError(f"{keep} exists; pass --force to overwrite it")
 
     # Inputs the user can fix come first (cheap), then TensorRT, then the GPU.
     model, facts = read_onnx(onnx_path)
@@ -187,7 +195,7 @@ def build_engine(
         say(notes[-1])
         parse_bytes = converted.SerializeToString()
         if opts.save_onnx:
-            write_atomic(Path(opts.save_onnx), parse_bytes, force=True)
+            write_atomic(Path(opts.save_onnx), parse_bytes, force=force)
             say(f"wrote the {plan.convert_to} ONNX to {opts.save_onnx}")
         del full, converted
 
@@ -209,7 +217,7 @@ def build_engine(
         parser.parse(parse_bytes, str(onnx_path)) if parse_bytes is not None else parser.parse_from_file(str(onnx_path))
     )
     if not ok:
-        raise env.TrtError(f"TensorRT's ONNX parser rejected {onnx_path}: {_parser_error(parser)}")
+        raise env.TrtRefusedError(f"TensorRT's ONNX parser rejected {onnx_path}: {_parser_error(parser)}")
 
     config = builder.create_builder_config()
     if opts.workspace_mb:
@@ -247,7 +255,7 @@ def build_engine(
     if serialized is None:
         if monitor is not None and monitor.cancelled:
             raise KeyboardInterrupt
-        raise env.TrtError(f"TensorRT could not build the engine: {logger.last_error()}")
+        raise env.TrtRefusedError(f"TensorRT could not build the engine: {logger.last_error()}")
     seconds = time.perf_counter() - start
 
     ins, outs = _io_info(network)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..onnx.metadata import ModelDescription
 from . import env
-from .env import TrtError
+from .env import TrtError, TrtRefusedError
 from .plugins import load_plugin_library, resolve_plugin
 from .sidecar import check_engine_version, engine_needs_plugin, read_sidecar, sidecar_description
 
@@ -106,7 +106,7 @@ class TrtEngine:
                 )
             self.engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self.engine is None:
-            raise TrtError(self._deserialize_error())
+            raise TrtRefusedError(self._deserialize_error())
 
         e = self.engine
         names = [e.get_tensor_name(i) for i in range(e.num_io_tensors)]
@@ -152,7 +152,7 @@ class TrtEngine:
     def _torch_dtype(self, trt_dtype):
         name = getattr(trt_dtype, "name", str(trt_dtype))
         if name not in _TORCH_DTYPE_NAMES:
-            raise TrtError(f"engine tensor type {name} is not supported by TrtEngine")
+            raise TrtRefusedError(f"engine tensor type {name} is not supported by TrtEngine")
         return getattr(self._torch, _TORCH_DTYPE_NAMES[name])
 
     # ------------------------------------------------------------ info
@@ -225,13 +225,13 @@ class TrtEngine:
         with torch.cuda.device(self.device):
             ctx = self.engine.create_execution_context()
             if ctx is None:
-                raise TrtError(
+                raise TrtRefusedError(
                     f"TensorRT could not create an execution context ({self._logger.last_error()}); is the GPU out of memory?"
                 )
             inputs = {}
             for n in self.input_names:
                 if not ctx.set_input_shape(n, shapes[n]):
-                    raise TrtError(
+                    raise TrtRefusedError(
                         f"TensorRT refused shape {list(shapes[n])} for input {n} ({self._logger.last_error()})"
                     )
                 inputs[n] = torch.zeros(shapes[n], dtype=self._dtypes[n], device=self.device)
@@ -246,7 +246,7 @@ class TrtEngine:
             self._stream.wait_stream(torch.cuda.current_stream(self.device))  # the buffers' zero-fill
             # A first launch outside capture lets TensorRT finish its shape-dependent setup.
             if not ctx.execute_async_v3(self._stream.cuda_stream):
-                raise TrtError(f"TensorRT failed to run the engine ({self._logger.last_error()})")
+                raise TrtRefusedError(f"TensorRT failed to run the engine ({self._logger.last_error()})")
             self._stream.synchronize()
             graph = self._capture(ctx) if self.cuda_graphs else None
         state = _ShapeState(ctx, inputs, outputs, graph)
@@ -274,7 +274,7 @@ class TrtEngine:
         if state.graph is not None:
             state.graph.replay()
         elif not state.context.execute_async_v3(self._stream.cuda_stream):
-            raise TrtError(f"TensorRT failed to run the engine ({self._logger.last_error()})")
+            raise TrtRefusedError(f"TensorRT failed to run the engine ({self._logger.last_error()})")
 
     def uses_cuda_graph(self, batch: int | None = None) -> bool | None:
         """Whether the state for ``batch`` (at the opt shape) was captured; None if not run yet."""

@@ -12,7 +12,9 @@ import sys
 
 __all__ = [
     "TRT_INSTALL_HINT",
+    "EngineFileError",
     "TrtError",
+    "TrtRefusedError",
     "cuda_device_count",
     "gpu_info",
     "import_tensorrt",
@@ -28,7 +30,15 @@ TRT_INSTALL_HINT = (
 
 
 class TrtError(RuntimeError):
-    """TensorRT, a GPU or an engine is not usable; the message names the problem and the fix."""
+    """TensorRT or a GPU is not usable here; the message names the problem and the fix (CLI exit code 3)."""
+
+
+class TrtRefusedError(TrtError):
+    """TensorRT refused the model, the plugin library, the engine or a run (CLI exit code 1)."""
+
+
+class EngineFileError(TrtError):
+    """An engine or its sidecar that must be rebuilt (another TensorRT version, unreadable sidecar) (exit code 2)."""
 
 
 def import_tensorrt(allow_lean: bool = False):

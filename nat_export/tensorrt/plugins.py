@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .env import TrtError
+from .env import TrtRefusedError
 
 __all__ = ["NA_PLUGIN_NAME", "load_plugin_library", "plugin_creator_info", "resolve_plugin"]
 
@@ -37,7 +37,7 @@ def load_plugin_library(registry, path: str | Path, logger=None):
             logger.errors.append(" ".join(str(e).split()))
     if handle is None:
         why = logger.last_error("") if logger is not None else ""
-        raise TrtError(
+        raise TrtRefusedError(
             f"TensorRT could not load the plugin library {path}"
             + (f" ({why})" if why else "")
             + "; rebuild it against this TensorRT with `nat-export build-plugins`"

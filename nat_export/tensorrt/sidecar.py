@@ -27,7 +27,7 @@ from typing import Any
 
 from ..onnx.files import write_atomic
 from ..onnx.metadata import MetadataError, ModelDescription
-from .env import TrtError
+from .env import EngineFileError
 
 __all__ = [
     "SIDECAR_FORMAT",
@@ -114,7 +114,7 @@ def read_sidecar(engine_path: str | Path) -> dict | None:
     """The engine's sidecar as a dict, or None when there is none.
 
     Raises:
-        TrtError: the sidecar is not a JSON object, or its model fields are invalid.
+        EngineFileError: the sidecar is not a JSON object, or its model fields are invalid.
     """
     p = sidecar_path(engine_path)
     if not p.is_file():
@@ -122,15 +122,15 @@ def read_sidecar(engine_path: str | Path) -> dict | None:
     try:
         data = json.loads(p.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TrtError(
+        raise EngineFileError(
             f"sidecar {p} is not readable JSON ({e}); rebuild the engine with `nat-export trt ... --force`"
         ) from None
     if not isinstance(data, dict):
-        raise TrtError(f"sidecar {p} is not a JSON object; rebuild the engine with `nat-export trt ... --force`")
+        raise EngineFileError(f"sidecar {p} is not a JSON object; rebuild the engine with `nat-export trt ... --force`")
     try:
         ModelDescription.from_json(data, where=str(p))
     except MetadataError as e:
-        raise TrtError(str(e)) from None
+        raise EngineFileError(str(e)) from None
     return data
 
 
@@ -143,13 +143,13 @@ def check_engine_version(sidecar: dict | None, running_version: str, engine_path
     """An engine runs only with the TensorRT version that built it (unless built version-compatible).
 
     Raises:
-        TrtError: the sidecar names another TensorRT version.
+        EngineFileError: the sidecar names another TensorRT version.
     """
     if not sidecar or sidecar.get("version_compatible"):
         return
     built = sidecar.get("tensorrt_version")
     if built and str(built) != str(running_version):
-        raise TrtError(
+        raise EngineFileError(
             f"{engine_path} was built by TensorRT {built}, but this is TensorRT {running_version}: an engine runs only "
             f"with the TensorRT version that built it; rebuild it here (nat-export trt MODEL.onnx -o {engine_path} --force)"
         )

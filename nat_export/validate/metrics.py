@@ -1,4 +1,4 @@
-"""Agreement metrics and per-precision tolerances (DESIGN "Precision")."""
+"""Agreement metrics and per-precision tolerances (docs/design.md, "Precision")."""
 
 from __future__ import annotations
 

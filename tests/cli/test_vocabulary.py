@@ -111,3 +111,23 @@ def test_unreadable_onnx_is_one_line(run_cli, tmp_path):
         code, out, err = run_cli(cmd, bad)
         assert code == 2, (cmd, err)
         assert err.count("\n") == 1 and "not a readable ONNX model" in err and "Traceback" not in err
+
+
+def test_tensorrt_errors_split_by_cause():
+    """Missing TensorRT/GPU is 3, TensorRT refusing the model or engine is 1, an engine to rebuild is 2."""
+    from nat_export.cli.errors import exit_code_table
+    from nat_export.tensorrt.env import EngineFileError, TrtError, TrtRefusedError
+
+    table = exit_code_table()
+
+    def code(e):
+        return next(c for types, c in table if isinstance(e, types))
+
+    assert (code(TrtError("x")), code(TrtRefusedError("x")), code(EngineFileError("x"))) == (3, 1, 2)
+
+
+def test_bench_precision_flags_do_not_apply_to_engines(run_cli, tmp_path):
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"x")
+    code, _, err = run_cli("bench", engine, "--fp16")
+    assert code == 2 and "fixed when it is built" in err

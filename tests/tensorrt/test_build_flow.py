@@ -307,3 +307,22 @@ def test_cli_trt_exports_first_with_stand_in_tensorrt(use_fake, run_cli, tmp_pat
     assert side["onnx"] == "exp.onnx" and side["na_mode"] == "portable" and side["resolution"] == [64, 64]
     code, _, err = run_cli("trt", "-o", engine, "--from-pretrained", hf, "--resolution", "64", "--portable")
     assert code != 0 and "exists; pass --force" in err
+
+
+def test_save_onnx_keeps_the_force_rule(use_fake, micro_onnx, tmp_path):
+    from nat_export.tensorrt import ProfileError
+
+    use_fake("11.4.0.106")
+    keep = tmp_path / "kept.onnx"
+    keep.write_bytes(b"mine")
+    with pytest.raises(FileExistsError, match="--force"):
+        build_engine(micro_onnx, tmp_path / "m.engine", BuildOptions(precision="fp16", save_onnx=keep))
+    assert keep.read_bytes() == b"mine" and not (tmp_path / "m.engine").exists()
+    before = micro_onnx.read_bytes()
+    with pytest.raises(ProfileError, match="also the input"):
+        build_engine(
+            micro_onnx, tmp_path / "m.engine", BuildOptions(precision="fp16", save_onnx=micro_onnx), force=True
+        )
+    assert micro_onnx.read_bytes() == before
+    build_engine(micro_onnx, tmp_path / "m.engine", BuildOptions(precision="fp16", save_onnx=keep), force=True)
+    assert keep.read_bytes() != b"mine"

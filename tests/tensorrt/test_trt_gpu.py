@@ -110,16 +110,16 @@ def test_plugin_engine(micro_loaded, tmp_path):
 
 def test_cli_trt_bench_infer(run_cli, micro_onnx, image_file, tmp_path):
     engine = tmp_path / "cli.engine"
-    code, out, err = run_cli("trt", micro_onnx, "-o", engine, "--max", "8", "--opt", "2", "--json")
+    code, out, err = run_cli("trt", micro_onnx, "-o", engine, "--max", "8", "--opt", "2", "--json", "-")
     assert code == 0, err
     assert json.loads(out)["engine"] == "cli.engine"
     code, _, err = run_cli("trt", micro_onnx, "-o", engine)
     assert code != 0 and "--force" in err
-    code, out, err = run_cli("bench", engine, "--batch", "1,8", "--iterations", "5", "--warmup", "2")
+    code, out, err = run_cli("bench", engine, "--batch-sizes", "1,8", "--iterations", "5", "--warmup", "2")
     assert code == 0, err
-    code, out, err = run_cli("bench", engine, "--batch", "16")
+    code, out, err = run_cli("bench", engine, "--batch-sizes", "16")
     assert code == 2 and "outside the engine's profile" in err
-    code, out, err = run_cli("infer", engine, image_file, "--json")
+    code, out, err = run_cli("infer", engine, image_file, "--json", "-")
     assert code == 0, err
     assert json.loads(out)[0]["top"][0]["label"].startswith("LABEL_")
 
