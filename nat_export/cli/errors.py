@@ -4,8 +4,8 @@ Exit codes (the one table; docs/cli.md shows it):
 
 ====  ==========================================================================================
 0     success
-1     the check failed or could not run (validation), or a backend refused the model or the run
-2     bad input the user can fix: arguments, model / checkpoint / config, ONNX file, shapes, files
+1     the check failed or could not run (validation), or a backend refused the model, plugin, engine or run
+2     bad input the user can fix: arguments, model / checkpoint / config, ONNX file, engine to rebuild, shapes, files
 3     the environment lacks something: TensorRT, a GPU, a toolchain for the native build
 130   interrupted (Ctrl-C)
 ====  ==========================================================================================
