@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         import_module(f".{name}_cmd", __package__).add_parser(sub)
     for p in sub.choices.values():
         p.formatter_class = argparse.RawDescriptionHelpFormatter
+        p.add_argument("--debug", action="store_true", help="show the Python traceback of an unexpected error")
     return parser
 
 
@@ -51,13 +52,38 @@ def main(argv: list[str] | None = None) -> int:
     handled = tuple(t for types, _ in table for t in types)
     try:
         return int(args.run(args) or 0)
+    except BrokenPipeError:  # `nat-export models --json - | head`: the reader left; not an error
+        _silence_stdout()
+        return 0
     except handled as e:
+        if getattr(args, "debug", False) and not isinstance(e, KeyboardInterrupt):
+            raise
         code = next(c for types, c in table if isinstance(e, types))
         if isinstance(e, KeyboardInterrupt):
             print(f"nat-export {args.command}: interrupted", file=sys.stderr)
         else:
             print(f"nat-export {args.command}: error: {one_line(e)}", file=sys.stderr)
         return code
+    except Exception as e:  # noqa: BLE001 - a bug: one line, the traceback on request
+        if getattr(args, "debug", False):
+            raise
+        what = " ".join(str(e).split())[:300]
+        print(
+            f"nat-export {args.command}: error: unexpected {type(e).__name__}: {what}; "
+            "run again with --debug for the traceback, and report it",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file
+        pass
 
 
 if __name__ == "__main__":

@@ -84,6 +84,11 @@ def check_options(config: NatConfig, opts: ExportOptions) -> None:
             )
     if opts.dtype not in DTYPES:
         raise NAShapeError(f"--dtype {opts.dtype!r} is not one of {', '.join(DTYPES)}")
+    newest = onnx.defs.onnx_opset_version()
+    if opts.opset > newest:
+        raise NAShapeError(
+            f"--opset {opts.opset} is newer than this onnx package knows ({newest}); use {MIN_OPSET}..{newest}"
+        )
     if opts.opset < MIN_OPSET:
         raise NAShapeError(
             f"--opset {opts.opset} is too old: LayerNormalization and the exporter need opset >= {MIN_OPSET}"
@@ -191,5 +196,5 @@ def export_onnx(
     start = time.perf_counter()
     proto = to_onnx(loaded.model, config, opts)
     describe(loaded.name, config, opts.resolution, opts.dtype, opts.na_mode, loaded.spec).write(proto)
-    write_atomic(out, proto.SerializeToString())
+    write_atomic(out, proto.SerializeToString(), force=force)
     return ExportResult(out, proto, time.perf_counter() - start, count_na_nodes(proto))

@@ -154,11 +154,27 @@ def read_onnx(path: str | Path, *, load_weights: bool = False):
     return model, facts
 
 
+def _publish_new(tmp: str, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` only if nothing has that name (link + unlink; rename where links fail)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists; pass --force to overwrite it") from None
+    except OSError:  # a file system without hard links: the check and the rename are as close as they can be
+        if path.exists():
+            raise FileExistsError(f"{path} exists; pass --force to overwrite it") from None
+        os.replace(tmp, path)
+        return
+    Path(tmp).unlink(missing_ok=True)
+
+
 def write_atomic(path: str | Path, data: bytes | memoryview, force: bool = True, mode: int = 0o644) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it into place.
 
     The file gets ``mode`` (less the umask), not the temporary file's 0600. SIGTERM/SIGHUP during
-    the write remove the temporary file before the process ends.
+    the write remove the temporary file before the process ends. Without ``force`` the file is
+    published with a hard link, which fails if ``path`` appeared meanwhile (no check-then-act race
+    between two writers); with ``force`` it replaces ``path`` by a rename.
 
     Raises:
         FileExistsError: ``path`` exists and ``force`` is False, or ``path`` is a folder.
@@ -189,7 +205,10 @@ def write_atomic(path: str | Path, data: bytes | memoryview, force: bool = True,
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, mode & ~umask)
-        os.replace(tmp, path)
+        if force:
+            os.replace(tmp, path)
+        else:
+            _publish_new(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

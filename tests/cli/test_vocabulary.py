@@ -131,3 +131,32 @@ def test_bench_precision_flags_do_not_apply_to_engines(run_cli, tmp_path):
     engine.write_bytes(b"x")
     code, _, err = run_cli("bench", engine, "--fp16")
     assert code == 2 and "fixed when it is built" in err
+
+
+def test_unexpected_errors_are_one_line_unless_debug(run_cli, monkeypatch):
+    from nat_export.cli import models_cmd
+
+    def boom(args):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(models_cmd, "run", boom)
+    code, _, err = run_cli("models")
+    assert code == 1 and err.count("\n") == 1 and "unexpected ZeroDivisionError" in err and "--debug" in err
+    with pytest.raises(ZeroDivisionError):
+        run_cli("models", "--debug")
+
+
+def test_models_json_into_a_closed_pipe(monkeypatch, capsys):
+    """`nat-export models --json - | head`: the reader leaves early; no traceback, exit 0."""
+    import io
+    import sys
+
+    from nat_export.cli import main
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["models", "--json", "-"]) == 0
+    assert "Traceback" not in capsys.readouterr().err

@@ -49,11 +49,12 @@ def test_every_variant_exports_in_both_modes(name):
         a = _attrs(node)
         heads, d = cfg.num_heads[lvl], cfg.dilation(lvl, j)
         assert a["num_heads"] == heads
-        assert a["kernel_size"] == [7, 7] and a["dilation"] == [d, d]
+        k = cfg.kernel_size
+        assert a["kernel_size"] == [k, k] and a["dilation"] == [d, d]
         assert a["scale"] == pytest.approx((cfg.level_dim(lvl) // heads) ** -0.5)
         assert a["plugin_version"] == b"1" and a["plugin_namespace"] == b""
         rpb = inits[node.input[1]]
-        assert list(rpb.dims) == [heads, 13, 13]
+        assert list(rpb.dims) == [heads, 2 * k - 1, 2 * k - 1]
     assert any(o.domain == DOMAIN for o in proto.opset_import)
 
     portable = expand_na_nodes(proto)
@@ -264,3 +265,11 @@ def test_bf16_export_is_written_and_validation_needs_an_engine(tmp_path, capsys)
     assert main(["validate", str(out)]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pass --engine ENGINE" in err
+
+
+def test_opset_newer_than_onnx_knows_is_refused():
+    from nat_export.export import check_options
+    from nat_export.ops import NAShapeError
+
+    with pytest.raises(NAShapeError, match="--opset 99 is newer"):
+        check_options(variant_config("nat-mini"), ExportOptions(opset=99))

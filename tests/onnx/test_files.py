@@ -85,3 +85,21 @@ def test_facts(micro_onnx, na_onnx):
     assert f.shape_for_batch(3) == (3, 3, 64, 64)
     _, g = read_onnx(na_onnx)
     assert g.na_nodes == 1 and g.description.variant == "na-test"
+
+
+def test_no_check_then_act_race(tmp_path, monkeypatch):
+    """A file that appears while we write (another export to the same path) is never replaced without force."""
+    from nat_export.onnx import files
+
+    target = tmp_path / "m.onnx"
+    real_fdopen = os.fdopen
+
+    def fdopen(fd, mode):
+        target.write_bytes(b"the other writer's model")  # appears after the up-front check
+        return real_fdopen(fd, mode)
+
+    monkeypatch.setattr(files.os, "fdopen", fdopen)
+    with pytest.raises(FileExistsError, match="--force"):
+        write_atomic(target, b"ours", force=False)
+    assert target.read_bytes() == b"the other writer's model"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temporary file left
