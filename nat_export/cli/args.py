@@ -1,6 +1,6 @@
 """Argument groups shared by the commands: one vocabulary for the whole tool (as Polygraphy's ``tools/args``).
 
-- model selection: ``--model`` / ``--from-pretrained`` / ``--weights``
+- model selection: ``--model`` / ``--from-pretrained`` / ``--weights``, ``--ema``, ``--preprocess``
 - precision: ``--fp16`` / ``--bf16`` (fp32 otherwise)
 - libraries: ``--plugin`` (TensorRT plugin) and ``--ort-op-library`` (ONNX Runtime NA op)
 - ONNX Runtime: ``--provider`` / ``--threads``
@@ -58,7 +58,20 @@ def add_model_args(p, default_hint: bool = True) -> None:
     g.add_argument(
         "--weights",
         metavar="FILE",
-        help="state dict (.pth/.bin/.safetensors, original SHI-Labs or HF layout); needs --model",
+        help="state dict or training checkpoint (.pth/.pth.tar/.bin/.safetensors, original SHI-Labs or HF layout); "
+        "needs --model unless the file has a published name (see `nat-export models`)",
+    )
+    g.add_argument(
+        "--ema",
+        action="store_true",
+        help="load the EMA weights of a --weights training checkpoint (state_dict_ema / model_ema)",
+    )
+    g.add_argument(
+        "--preprocess",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override the checkpoint's preprocessing recipe (repeatable; pairs may also be space-separated): "
+        "resize=shorter_side|exact, crop_pct=F, interpolation=bicubic|bilinear|nearest, mean=R,G,B, std=R,G,B",
     )
 
 
@@ -68,16 +81,70 @@ def has_model_args(args) -> bool:
     )
 
 
-def load_from_args(args, spec: dict | None = None, console=None):
-    """LoadedModel from --model/--from-pretrained/--weights, else from ``spec`` (ONNX metadata ``source``), else default."""
+PREPROCESS_KEYS = ("resize", "crop_pct", "interpolation", "mean", "std")
+
+
+def parse_preprocess(items) -> dict | None:
+    """``--preprocess`` values (``KEY=VALUE`` pairs, repeated or space-separated) -> override keywords of
+    :meth:`nat_export.onnx.metadata.Preprocessing.override`.
+
+    Raises:
+        UsageError: an unknown key or a value that does not parse.
+    """
+    if not items:
+        return None
+    out: dict = {}
+    for pair in (p for item in items for p in str(item).replace(";", " ").split()):
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in PREPROCESS_KEYS or not value:
+            raise UsageError(
+                f"--preprocess {pair!r} is not KEY=VALUE with KEY one of {', '.join(PREPROCESS_KEYS)}; "
+                "e.g. --preprocess crop_pct=1.0 --preprocess mean=0.5,0.5,0.5"
+            )
+        try:
+            if key == "crop_pct":
+                out[key] = float(value)
+            elif key in ("mean", "std"):
+                out[key] = [float(x) for x in value.split(",")]
+            else:
+                out[key] = value.lower()
+        except ValueError:
+            raise UsageError(f"--preprocess {pair!r}: {value!r} is not a number (list); fix the value") from None
+    return out
+
+
+_NOT_GIVEN = object()
+
+
+def load_from_args(args, spec=_NOT_GIVEN, console=None):
+    """LoadedModel from --model/--from-pretrained/--weights (with --ema / --preprocess); else from ``spec`` (the
+    ONNX metadata's recorded ``source``; ``None`` passed for a file that records none is an error, never a
+    default model); else the default model. Notes of the loader are printed on ``console``.
+
+    Raises:
+        ConfigError / CheckpointError: the model cannot be built or loaded; for a recorded source, one line
+            naming --model/--from-pretrained/--weights as the fix.
+        UsageError: a malformed --preprocess.
+    """
     from ..models import load_model
 
+    preprocess = parse_preprocess(getattr(args, "preprocess", None))
+    ema = bool(getattr(args, "ema", False))
     if has_model_args(args):
-        loaded = load_model(args.model, from_pretrained=args.from_pretrained, weights=args.weights)
-    elif spec:
-        loaded = load_model(spec.get("model"), from_pretrained=spec.get("from_pretrained"), weights=spec.get("weights"))
+        loaded = load_model(
+            args.model, from_pretrained=args.from_pretrained, weights=args.weights, ema=ema, preprocess=preprocess
+        )
+    elif spec is not _NOT_GIVEN:
+        loaded = _load_recorded(spec, ema, preprocess)
     else:
-        loaded = load_model(None)
+        if ema:
+            raise UsageError("--ema needs --weights FILE (a training checkpoint holding EMA weights)")
+        loaded = load_model(None, preprocess=preprocess)
+    if console is not None:
+        for note in loaded.notes:
+            console.print(f"note: {note}")
+        _resolution_note(args, loaded, console)
     if loaded.source == "random" and console is not None:
         console.print(
             f"[yellow]warning:[/] {loaded.name} is randomly initialised (no weights given); its outputs mean nothing. "
@@ -85,6 +152,51 @@ def load_from_args(args, spec: dict | None = None, console=None):
             "or --weights FILE --model VARIANT"
         )
     return loaded
+
+
+_RECORDED_FIX = "name the PyTorch model with --model/--from-pretrained/--weights"
+
+
+def _load_recorded(spec, ema: bool, preprocess):
+    """The reference a file records in ``nat_export.source``: exactly that model, or one line saying why not."""
+    from ..models import CheckpointError, ConfigError, load_model
+
+    keys = ("model", "from_pretrained", "weights")
+    if not isinstance(spec, dict) or not any(spec.get(k) for k in keys):
+        raise ConfigError(f"the file records no source model to compare against; {_RECORDED_FIX}")
+    try:
+        return load_model(
+            spec.get("model"),
+            from_pretrained=spec.get("from_pretrained"),
+            weights=spec.get("weights"),
+            ema=ema or bool(spec.get("ema")),
+            revision=spec.get("revision"),
+            preprocess=preprocess or spec.get("preprocess"),
+        )
+    except (ConfigError, CheckpointError) as e:
+        problem = str(e).rsplit("; ", 1)[0]
+        recorded = ", ".join(f"{k}={spec[k]}" for k in (*keys, "revision") if spec.get(k))
+        raise type(e)(f"the recorded source model ({recorded}) cannot be rebuilt: {problem}; {_RECORDED_FIX}") from None
+
+
+def _resolution_note(args, loaded, console) -> None:
+    """A note when ``--resolution`` differs from the resolution the checkpoint was evaluated at."""
+    pp = loaded.model.config.preprocessing
+    text = getattr(args, "resolution", None)
+    if pp is None or text is None:
+        return
+    s = str(text).lower().replace(" ", "")
+    try:
+        parts = [int(p) for p in s.split("x")]
+    except ValueError:
+        return
+    res = tuple(parts * 2 if len(parts) == 1 else parts)
+    if res != tuple(pp.center_crop):
+        h, w = pp.center_crop
+        console.print(
+            f"note: {loaded.name} was evaluated at {h}x{w} and its preprocessing is recorded for {res[0]}x{res[1]} "
+            f"as the same recipe; pass --resolution {h if h == w else f'{h}x{w}'} to export at its own resolution"
+        )
 
 
 def add_precision_args(p, what: str, dtype_alias: bool = False, bf16_help: str | None = None) -> None:

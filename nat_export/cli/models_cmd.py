@@ -1,4 +1,4 @@
-"""`nat-export models`: the built-in variants."""
+"""`nat-export models`: the built-in variants, one per published classification checkpoint."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from .args import add_force_arg, add_json_arg, check_json_target, write_json
 def add_parser(sub):
     p = sub.add_parser(
         "models",
-        help="list the built-in NAT / DiNAT variants",
-        description="List the built-in variants with parameter count, resolution and hub id.",
+        help="list the built-in NAT / DiNAT variants (every published classification checkpoint)",
+        description=(
+            "List the built-in variants: parameter count, resolution, kernel, dilations, classes, the HF hub id "
+            "(--from-pretrained) and the original SHI-Labs file (--weights FILE --model NAME), and the evaluation "
+            "recipe recorded when no preprocessor_config.json says otherwise."
+        ),
         epilog="examples:\n  nat-export models\n  nat-export models --json -\n  nat-export models --json models.json",
     )
     add_json_arg(p, "the list instead of a table")
@@ -37,8 +41,14 @@ def variant_rows() -> list[dict]:
                 depths=list(c.depths),
                 num_heads=list(c.num_heads),
                 kernel_size=c.kernel_size,
+                dilations=[max(d) for d in c.dilations] if c.dilations else None,
                 layer_scale=c.layer_scale is not None,
+                num_classes=c.num_classes,
+                pretrain=v.pretrain,
                 hub_id=v.hub_id,
+                file=v.file,
+                url=v.url,
+                preprocessing=v.preprocessing.to_dict(),
             )
         )
     return rows
@@ -55,17 +65,20 @@ def run(args) -> int:
     from .console import wide_console
 
     t = Table(title="nat-export built-in models")
-    for col in ("name", "params", "resolution", "depths", "heads", "kernel", "hub id"):
+    for col in ("name", "params", "res", "depths", "kernel", "dilations", "classes", "crop", "hub id", "file"):
         t.add_column(col)
     for r in rows:
         t.add_row(
             r["name"],
             f"{r['params'] / 1e6:.1f}M",
             str(r["resolution"]),
-            str(r["depths"]),
-            str(r["num_heads"]),
+            "/".join(map(str, r["depths"])),
             str(r["kernel_size"]),
-            r["hub_id"],
+            "/".join(map(str, r["dilations"][:3])) if r["dilations"] else "-",
+            str(r["num_classes"]),
+            f"{min(r['preprocessing']['center_crop']) / r['preprocessing']['resize_shorter_side']:.3f}",
+            r["hub_id"] or "-",
+            r["file"],
         )
     wide_console().print(t)
     return 0

@@ -9,15 +9,24 @@ from ..models import NatConfig
 from ..onnx.contract import CONTRACT_VERSION
 from ..onnx.metadata import ModelDescription, Preprocessing
 
-__all__ = ["build_metadata", "describe"]
+__all__ = ["build_metadata", "describe", "recipe"]
+
+
+def recipe(config: NatConfig, resolution: Sequence[int]) -> Preprocessing:
+    """The preprocessing recorded for a model exported at ``resolution`` (H, W): the checkpoint's own recipe
+    (``config.preprocessing``: HF ``preprocessor_config.json``, the variant's published recipe or a
+    ``--preprocess`` override) rescaled to ``resolution``, else the ImageNet evaluation recipe (crop_pct
+    0.875, bicubic); converted to the model's channel count (``L`` images for 1-channel models)."""
+    pp = config.preprocessing.at(resolution) if config.preprocessing is not None else Preprocessing.imagenet(resolution)
+    return pp.for_channels(config.in_chans)
 
 
 def describe(
     name: str, config: NatConfig, resolution: Sequence[int], dtype: str, na_mode: str, source: dict | None = None
 ) -> ModelDescription:
     """What export writes: the variant, its config, contract and exporter versions, precision, NA mode,
-    resolution (H, W), the ImageNet evaluation recipe at that resolution, labels, and ``source`` (how
-    ``validate`` rebuilds the PyTorch reference)."""
+    resolution (H, W), the checkpoint's preprocessing at that resolution and for its channel count
+    (:func:`recipe`), labels, and ``source`` (how ``validate`` rebuilds the PyTorch reference)."""
     return ModelDescription(
         variant=name,
         config=config.to_dict(),
@@ -25,7 +34,7 @@ def describe(
         na_mode=na_mode,
         dtype=dtype,
         resolution=(int(resolution[0]), int(resolution[1])),
-        preprocessing=Preprocessing.imagenet(resolution),
+        preprocessing=recipe(config, resolution),
         labels=list(config.labels) if config.labels else None,
         source=source or None,
         exporter_version=__version__,

@@ -1,16 +1,37 @@
-"""Build a model and load weights: HF checkpoint folders, hub ids, original SHI-Labs state dicts."""
+"""Build a model and load weights: HF checkpoint folders, hub ids, original SHI-Labs state dicts and the
+containers training code saves them in (timm train.py checkpoints, EMA, DDP / AveragedModel).
+
+Every published checkpoint loads right or not at all: published file names and the tensors' own shapes are
+checked against the chosen variant, and a mismatch is one line naming the variant that fits.
+"""
 
 from __future__ import annotations
 
+import argparse
+import pickle
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import torch
 
-from .config import ConfigError, NatConfig
+from ..onnx.metadata import INTERPOLATIONS, Preprocessing
+from .config import ConfigError, NatConfig, read_json_object
 from .nat import NAT
-from .variants import DEFAULT_VARIANT, get_variant, variant_config
+from .variants import DEFAULT_VARIANT, VARIANTS, Variant, get_variant, variant_config, variant_for_file
+
+__all__ = [
+    "CheckpointError",
+    "LoadedModel",
+    "hf_preprocessing",
+    "hf_to_original",
+    "load_hf_folder",
+    "load_model",
+    "load_state_dict_strict",
+    "read_checkpoint",
+    "read_state_dict",
+]
 
 
 class CheckpointError(ValueError):
@@ -22,13 +43,26 @@ RANDOM_SEED = 0
 
 @dataclass
 class LoadedModel:
+    """A built model and where it came from.
+
+    Attributes:
+        model: the reference model (eval mode); ``model.config.preprocessing`` is its recipe.
+        name: variant name, hub id or path: what the user asked for.
+        source: ``random``, ``hf``, ``hub`` or ``original``.
+        spec: the :func:`load_model` arguments that rebuild this model (absolute paths; hub ids with their
+            revision): what export records as ``nat_export.source``.
+        notes: things the user should know (EMA weights present or used, a variant inferred from a file name).
+    """
+
     model: NAT
-    name: str  # variant name, hub id or path: what the user asked for
-    source: str  # "random", "hf", "hub", "original"
-    spec: dict = field(default_factory=dict)  # the load_model arguments that rebuild this model
+    name: str
+    source: str
+    spec: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+HF_PREPROCESSOR_FILE = "preprocessor_config.json"
 
 _HF_LAYER_MAP = {
     "layernorm_before": "norm1",
@@ -40,12 +74,30 @@ _HF_LAYER_MAP = {
 }
 _HF_LAYER_RE = re.compile(r"^encoder\.levels\.(\d+)\.layers\.(\d+)\.(.+)$")
 
+#: Keys under which training code stores the regular weights, and the EMA weights (timm train.py:
+#: state_dict / state_dict_ema; others: model / model_ema, ...). Looked up in this order.
+REGULAR_KEYS = ("state_dict", "model", "model_state", "model_state_dict", "module", "net")
+EMA_KEYS = ("state_dict_ema", "model_ema", "ema", "ema_state_dict", "model_ema_state_dict")
+#: Per-key prefixes added by wrappers: DistributedDataParallel / AveragedModel (``module.``) and
+#: ``torch.compile`` (``_orig_mod.``).
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+#: Non-weight entries wrappers add to a state dict (AveragedModel's update counter).
+_WRAPPER_EXTRAS = ("n_averaged",)
+
 
 def _strip_prefix(sd: dict) -> dict:
-    for prefix in ("module.", "model."):
-        if sd and all(k.startswith(prefix) for k in sd):
-            sd = {k[len(prefix) :]: v for k, v in sd.items()}
-    return sd
+    out = {}
+    for k, v in sd.items():
+        changed = True
+        while changed:
+            changed = False
+            for prefix in _WRAPPER_PREFIXES:
+                if k.startswith(prefix):
+                    k, changed = k[len(prefix) :], True
+        out[k] = v
+    if out and all(k.startswith("model.") for k in out):
+        out = {k[len("model.") :]: v for k, v in out.items()}
+    return out
 
 
 def is_hf_state_dict(sd: dict) -> bool:
@@ -94,8 +146,42 @@ def _first(keys, n=5) -> str:
     return ", ".join(keys[:n]) + (f" (+{len(keys) - n} more)" if len(keys) > n else "")
 
 
+# ----------------------------------------------------------------------------- what the tensors say
+
+
+@cache
+def _variant_shapes(name: str) -> dict[str, tuple[int, ...]]:
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in NAT(VARIANTS[name].config).state_dict().items()}
+
+
+def fitting_variants(sd: dict) -> list[str]:
+    """The built-in variants whose parameters have exactly the keys and shapes of ``sd`` (original layout).
+
+    Tensors cannot tell dilations apart, so NAT-X and DiNAT-X (and DiNAT-Large at 224 and 384) fit alike.
+    """
+    shapes = {k: tuple(v.shape) for k, v in sd.items()}
+    return [name for name in VARIANTS if _variant_shapes(name) == shapes]
+
+
+def _tensor_facts(sd: dict) -> str:
+    """What the tensors say about the architecture: kernel (rpb size) and classes (head size)."""
+    facts = []
+    rpb = next((v for k, v in sd.items() if k.endswith("attn.rpb") and v.dim() == 3), None)
+    if rpb is not None:
+        facts.append(f"its rpb gives kernel {(rpb.shape[-1] + 1) // 2}")
+    head = sd.get("head.weight")
+    facts.append(f"its head {head.shape[0]} classes" if head is not None and head.dim() == 2 else "no head")
+    return ", ".join(facts)
+
+
 def load_state_dict_strict(model: NAT, sd: dict, origin: str) -> None:
-    """Load with every key and shape checked; one error naming the first few problems."""
+    """Load with every key and shape checked; one error naming the first few problems and the built-in
+    variants the checkpoint's tensors fit.
+
+    Raises:
+        CheckpointError: keys or shapes that do not match the model.
+    """
     sd = _strip_prefix(sd)
     if is_hf_state_dict(sd):
         sd = hf_to_original(sd)
@@ -114,117 +200,426 @@ def load_state_dict_strict(model: NAT, sd: dict, origin: str) -> None:
     if shapes:
         problems.append(f"shape mismatches: {_first(shapes, 3)}")
     if problems:
+        fits = fitting_variants(sd)
+        fix = (
+            f"its tensors fit --model {' or '.join(fits)}"
+            if fits
+            else "check --model (variant or config.json) against the checkpoint"
+        )
         raise CheckpointError(
-            f"{origin} does not match the model architecture ({'; '.join(problems)}); "
-            "check --model (variant or config.json) against the checkpoint"
+            f"{origin} does not match the model architecture ({'; '.join(problems)}; {_tensor_facts(sd)}); {fix}"
         )
     model.load_state_dict(sd, strict=True)
 
 
-def read_state_dict(path: Path) -> dict:
+# ----------------------------------------------------------------------------- reading files
+
+
+def _torch_load(path: Path):
+    """``torch.load`` with ``weights_only=True``; ``argparse.Namespace`` (timm's ``args``) is allowed."""
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        what = f"an object of type {m[1]}" if m else "Python objects other than tensors"
+        raise CheckpointError(
+            f"{path} holds {what}, which nat-export does not unpickle (it loads weights only, never arbitrary "
+            "code); save the state dict alone: torch.save(checkpoint['state_dict'], 'weights.pth')"
+        ) from None
+    except Exception as e:  # corrupt or foreign file formats
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = re.sub(r"\x1b\[[0-9;]*m", "", first)[:200]
+        raise CheckpointError(
+            f"cannot read weights file {path} ({type(e).__name__}: {first}); pass a .pth/.bin/.safetensors state dict"
+        ) from None
+
+
+def _is_tensor_dict(obj) -> bool:
+    return (
+        isinstance(obj, dict)
+        and bool(obj)
+        and all(isinstance(k, str) for k in obj)
+        and all(isinstance(v, torch.Tensor) for v in obj.values())
+    )
+
+
+def _unwrap(obj, depth: int = 0):
+    """A state dict inside nested regular-weight wrappers ({"model": {"state_dict": ...}})."""
+    if _is_tensor_dict(obj) or depth > 3 or not isinstance(obj, dict):
+        return obj
+    for key in REGULAR_KEYS:
+        if isinstance(obj.get(key), dict):
+            return _unwrap(obj[key], depth + 1)
+    return obj
+
+
+def read_checkpoint(path: str | Path, ema: bool = False) -> tuple[dict, list[str]]:
+    """The weights in a checkpoint file, and notes for the user.
+
+    Reads plain state dicts (``.pth``/``.bin``/``.safetensors``) and the containers training code writes:
+    ``state_dict`` / ``model`` / ... wrappers with optional EMA weights beside them (``state_dict_ema``,
+    ``model_ema``; timm's ``train.py`` also pickles its ``argparse.Namespace`` ``args``, which is allowed
+    through ``torch.serialization.safe_globals``, never ``weights_only=False``), EMA-only files, and
+    ``module.``-prefixed DDP / ``AveragedModel`` state dicts (whose ``n_averaged`` counter is dropped).
+
+    Args:
+        ema: take the EMA weights (an error when the file has none); otherwise the regular weights, or the
+            EMA weights when they are the only ones (a note says which).
+
+    Returns:
+        (state dict name -> tensor, notes).
+
+    Raises:
+        CheckpointError: a missing or unreadable file, no tensors, or ``ema`` without EMA weights.
+    """
+    path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weights file {path} not found; pass an existing .pth/.bin/.safetensors file")
-    try:
-        if path.suffix == ".safetensors":
+    notes: list[str] = []
+    if path.suffix == ".safetensors":
+        try:
             from safetensors.torch import load_file
 
-            return load_file(str(path))
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt or foreign file formats
-        raise CheckpointError(f"cannot read weights file {path}: {e}") from None
-    for key in ("model", "state_dict", "model_state"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path} holds no state dict of tensors")
-    return obj
+            obj = load_file(str(path))
+        except Exception as e:  # noqa: BLE001 - safetensors raises several types for bad files
+            raise CheckpointError(f"cannot read weights file {path} ({type(e).__name__}); pass a valid file") from None
+    else:
+        obj = _torch_load(path)
+    averaged = isinstance(obj, dict) and any(k in obj for k in _WRAPPER_EXTRAS)
+    if isinstance(obj, dict):
+        obj = {k: v for k, v in obj.items() if k not in _WRAPPER_EXTRAS}
+    if _is_tensor_dict(obj):
+        if ema and not averaged:
+            raise CheckpointError(
+                f"--ema: {path} holds one set of weights, no EMA copy (state_dict_ema / model_ema); leave out --ema"
+            )
+        sd = obj
+    elif isinstance(obj, dict):
+        ema_key = next((k for k in EMA_KEYS if isinstance(obj.get(k), dict)), None)
+        regular = _unwrap(obj)
+        has_regular = regular is not obj
+        if ema:
+            if ema_key is None:
+                raise CheckpointError(f"--ema: {path} has no EMA weights ({' / '.join(EMA_KEYS[:2])}); leave out --ema")
+            sd = _unwrap(obj[ema_key])
+            notes.append(f"loaded the EMA weights ({ema_key}) of {path.name}")
+        elif has_regular:
+            sd = regular
+            if ema_key is not None:
+                notes.append(f"{path.name} also holds EMA weights ({ema_key}); --ema loads them instead")
+        elif ema_key is not None:
+            sd = _unwrap(obj[ema_key])
+            notes.append(f"{path.name} holds only EMA weights ({ema_key}); loaded them")
+        else:
+            sd = obj
+    else:
+        sd = obj
+    if isinstance(sd, dict):
+        sd = {k: v for k, v in sd.items() if k not in _WRAPPER_EXTRAS}
+    if not _is_tensor_dict(sd):
+        keys = ", ".join(map(str, list(obj)[:6])) if isinstance(obj, dict) else type(obj).__name__
+        raise CheckpointError(
+            f"{path} holds no state dict of tensors (found: {keys}); pass a state dict, or a checkpoint with "
+            f"one of {', '.join(REGULAR_KEYS + EMA_KEYS)}"
+        )
+    return _strip_prefix(sd), notes
+
+
+def read_state_dict(path: Path) -> dict:
+    """The regular weights of a checkpoint file (:func:`read_checkpoint` without its notes).
+
+    Raises:
+        CheckpointError: see :func:`read_checkpoint`.
+    """
+    return read_checkpoint(path)[0]
 
 
 def build_model(config: NatConfig) -> NAT:
     return NAT(config).eval()
 
 
+# ----------------------------------------------------------------------------- preprocessing
+
+
+#: PIL resampling codes in HF image processor configs.
+_PIL_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
+
+
+def hf_preprocessing(folder: str | Path) -> tuple[Preprocessing | None, list[str]]:
+    """The recipe in a checkpoint folder's ``preprocessor_config.json`` (HF ``ViTImageProcessor`` /
+    ``ViTFeatureExtractor`` keys), or None when there is none; and notes.
+
+    ``size`` as an int or ``{"height", "width"}`` is a resize to exactly that size (no crop);
+    ``{"shortest_edge"}`` with ``do_center_crop`` / ``crop_size`` is a shorter-side resize and a center crop.
+    ``resample`` is PIL's code (3: bicubic); defaults are ``ViTImageProcessor``'s.
+
+    Raises:
+        ConfigError: a file that is not JSON, or values of the wrong type.
+    """
+    path = Path(folder) / HF_PREPROCESSOR_FILE
+    if not path.is_file():
+        return None, []
+    d = read_json_object(path, "preprocessor config")
+
+    def bad(key, expected) -> ConfigError:
+        return ConfigError(f"{path}: {key} must be {expected}, got {d.get(key)!r}; fix {key}")
+
+    def side(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+    resample = d.get("resample", 2)
+    if resample not in _PIL_RESAMPLE:
+        raise bad("resample", f"a PIL filter code nat-export applies ({', '.join(map(str, _PIL_RESAMPLE))})")
+    interp = _PIL_RESAMPLE[resample]
+    assert interp in INTERPOLATIONS
+    kw: dict = {"interpolation": interp}
+    if d.get("do_rescale", True):
+        factor = d.get("rescale_factor", 1 / 255)
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
+            raise bad("rescale_factor", "a positive number")
+        kw["scale"] = float(factor)
+    else:
+        kw["scale"] = 1.0
+    if d.get("do_normalize", True):
+        for key, name in (("image_mean", "mean"), ("image_std", "std")):
+            v = d.get(key, [0.5, 0.5, 0.5])
+            v = [v] if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+            if not isinstance(v, list) or not v or not all(isinstance(x, (int, float)) for x in v):
+                raise bad(key, "a list of numbers")
+            if name == "std" and min(v) <= 0:
+                raise bad(key, "positive numbers")
+            kw[name] = tuple(float(x) for x in v)
+    else:
+        kw["mean"], kw["std"] = (0.0,), (1.0,)
+    size = d.get("size", {"height": 224, "width": 224})
+    crop = d.get("crop_size")
+    if not d.get("do_resize", True):
+        return None, [f"{path.name} does not resize images; recording the ImageNet recipe instead"]
+    if side(size):
+        return Preprocessing.exact((size, size), **kw), []
+    if isinstance(size, dict) and side(size.get("height")) and side(size.get("width")):
+        return Preprocessing.exact((size["height"], size["width"]), **kw), []
+    if isinstance(size, dict) and side(size.get("shortest_edge")):
+        if isinstance(crop, int):
+            crop = {"height": crop, "width": crop}
+        if d.get("do_center_crop") and isinstance(crop, dict) and side(crop.get("height")) and side(crop.get("width")):
+            return Preprocessing(
+                center_crop=(crop["height"], crop["width"]), resize_shorter_side=size["shortest_edge"], **kw
+            ), []
+        return None, [f"{path.name} resizes to a shortest edge without a crop; recording the ImageNet recipe instead"]
+    raise bad("size", "an integer or {height, width} or {shortest_edge} (with crop_size)")
+
+
+# ----------------------------------------------------------------------------- configs and folders
+
+
 def resolve_config(model: str | Path | NatConfig | None) -> tuple[NatConfig, str]:
-    """A variant name, a config.json path, or a NatConfig -> (config, display name)."""
+    """A variant name, a config.json path, or a NatConfig -> (config, display name).
+
+    A config.json's folder may hold ``preprocessor_config.json``: its recipe is attached.
+
+    Raises:
+        ConfigError: an unknown variant, a missing or invalid config file.
+    """
     if isinstance(model, NatConfig):
         return model, "custom"
     model = str(model or DEFAULT_VARIANT)
-    if model.endswith(".json") or Path(model).is_file():
-        if not Path(model).is_file():
-            raise ConfigError(f"config file {model} not found")
-        return NatConfig.from_json_file(model), model
+    path = Path(model)
+    if model.endswith(".json") or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"config file {model} not found; pass a variant name or an existing config.json")
+        config = NatConfig.from_json_file(path)
+        pp, _ = hf_preprocessing(path.parent)
+        return (config.with_(preprocessing=pp) if pp is not None else config), model
     return variant_config(model), get_variant(model).name
 
 
-def load_hf_folder(folder: str | Path) -> NAT:
-    folder = Path(folder)
+def _load_hf_folder(folder: Path) -> tuple[NAT, list[str]]:
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
         raise CheckpointError(
             f"{folder} has no config.json; an HF checkpoint folder holds config.json + model.safetensors"
         )
     config = NatConfig.from_json_file(cfg_path)
+    pp, notes = hf_preprocessing(folder)
+    if pp is not None:
+        config = config.with_(preprocessing=pp)
     for name in HF_WEIGHT_FILES:
         if (folder / name).is_file():
             model = build_model(config)
-            load_state_dict_strict(model, read_state_dict(folder / name), str(folder / name))
-            return model
-    raise CheckpointError(f"{folder} has no {' or '.join(HF_WEIGHT_FILES)}")
+            sd, more = read_checkpoint(folder / name)
+            load_state_dict_strict(model, sd, str(folder / name))
+            return model, notes + more
+    raise CheckpointError(f"{folder} has no {' or '.join(HF_WEIGHT_FILES)}; pass a complete checkpoint folder")
 
 
-def download_hub(repo_id: str) -> Path:
-    """Snapshot of an HF hub repo: from the local cache first (offline), else downloaded."""
+def load_hf_folder(folder: str | Path) -> NAT:
+    """The model in an HF checkpoint folder (``config.json`` + weights, optional ``preprocessor_config.json``).
+
+    Raises:
+        ConfigError / CheckpointError: an invalid config, missing or mismatching weights.
+    """
+    return _load_hf_folder(Path(folder))[0]
+
+
+def download_hub(repo_id: str, revision: str | None = None) -> Path:
+    """Snapshot of an HF hub repo: from the local cache first (offline), else downloaded.
+
+    Raises:
+        CheckpointError: the repo (or revision) is neither cached nor reachable.
+    """
     from huggingface_hub import snapshot_download
 
-    patterns = ["config.json", *HF_WEIGHT_FILES]
+    patterns = ["config.json", HF_PREPROCESSOR_FILE, *HF_WEIGHT_FILES]
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns, local_files_only=True))
     except Exception:
         pass
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns))
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
     except Exception as e:
+        at = f" at revision {revision}" if revision else ""
         raise CheckpointError(
-            f"cannot get {repo_id!r} from the Hugging Face hub ({type(e).__name__}); check the id, the network, "
+            f"cannot get {repo_id!r}{at} from the Hugging Face hub ({type(e).__name__}); check the id, the network, "
             "or download it once where the hub is reachable (it is then read offline from the cache)"
         ) from None
 
 
-def load_model(model=None, *, from_pretrained: str | None = None, weights: str | None = None) -> LoadedModel:
+def _snapshot_revision(snapshot: Path) -> str | None:
+    return snapshot.name if snapshot.parent.name == "snapshots" else None
+
+
+# ----------------------------------------------------------------------------- the entry point
+
+
+def _check_published_file(weights: str, model, config: NatConfig) -> Variant | None:
+    """A published file name loaded with another variant (or a config of another architecture) is an error:
+    dilations and resolution cannot be read from the tensors."""
+    published = variant_for_file(weights)
+    if published is None:
+        return None
+    fix = f"use --model {published.name}"
+    if isinstance(model, str) and model in VARIANTS and model != published.name:
+        chosen = VARIANTS[model]
+        raise CheckpointError(
+            f"{Path(weights).name} is the published {published.name} checkpoint ({published.resolution}px, kernel "
+            f"{published.config.kernel_size}, dilations {_dil(published.config)}), not {model} "
+            f"({chosen.resolution}px, kernel {chosen.config.kernel_size}, dilations {_dil(chosen.config)}); {fix}"
+        )
+    if config.architecture() != published.config.architecture():
+        diff = [k for k, v in published.config.architecture().items() if config.architecture()[k] != v]
+        raise CheckpointError(
+            f"{Path(weights).name} is the published {published.name} checkpoint, and {model} differs from it in "
+            f"{', '.join(diff)}; {fix}"
+        )
+    return published
+
+
+def _dil(config: NatConfig) -> str:
+    if config.dilations is None:
+        return "1"
+    return "/".join(str(max(d)) for d in config.dilations[:3])
+
+
+def _abs(p) -> str:
+    return str(Path(p).expanduser().resolve())
+
+
+def _with_override(config: NatConfig, preprocess: dict | None) -> NatConfig:
+    if not preprocess:
+        return config
+    base = config.preprocessing or Preprocessing.imagenet((224, 224))
+    return config.with_(preprocessing=base.override(**preprocess))
+
+
+def load_model(
+    model=None,
+    *,
+    from_pretrained: str | None = None,
+    weights: str | None = None,
+    ema: bool = False,
+    revision: str | None = None,
+    preprocess: dict | None = None,
+) -> LoadedModel:
     """The one entry point: a named variant (random init), an HF folder / hub id, or a weights file.
 
-    ``weights`` needs ``model`` (a variant or config.json): a ``.pth`` file does not record
-    the architecture, and DiNAT dilations cannot be read from tensor shapes.
+    ``weights`` needs ``model`` (a variant or config.json) unless its file name is a published one (then that
+    variant is used): a ``.pth`` file does not record the architecture, and DiNAT dilations cannot be read
+    from tensor shapes.
+
+    Args:
+        model: a variant name, a config.json path or a :class:`NatConfig`.
+        from_pretrained: an HF hub id (``revision``: a branch, tag or commit) or checkpoint folder.
+        weights: a state dict or training checkpoint (:func:`read_checkpoint`).
+        ema: load a checkpoint's EMA weights.
+        preprocess: overrides of the recipe (:meth:`Preprocessing.override` keywords).
+
+    Returns:
+        The model, with ``model.config.preprocessing`` the checkpoint's recipe: its ``preprocessor_config.json``,
+        else the variant's published recipe, with ``preprocess`` applied.
 
     Raises:
         ConfigError: an unknown variant, an invalid config, or arguments that do not go together.
-        CheckpointError: a checkpoint that cannot be read or whose keys / shapes do not match the model.
+        CheckpointError: a checkpoint that cannot be read, whose keys / shapes do not match the model, or
+            whose published file name belongs to another variant.
     """
     if from_pretrained and weights:
         raise ConfigError("use either --from-pretrained or --weights, not both")
+    if ema and not weights:
+        raise ConfigError(
+            "--ema picks the EMA weights of a --weights checkpoint; pass --weights FILE or leave out --ema"
+        )
     if from_pretrained:
         path = Path(from_pretrained)
-        spec = {"from_pretrained": str(from_pretrained)}
         if path.is_dir():
-            return LoadedModel(load_hf_folder(path), str(path), "hf", spec)
+            net, notes = _load_hf_folder(path)
+            net.config = _with_override(net.config, preprocess)
+            spec = {"from_pretrained": _abs(path)}
+            return LoadedModel(net, str(from_pretrained), "hf", _spec(spec, preprocess), notes)
         if path.is_file() or path.suffix in (".pth", ".pt", ".bin", ".safetensors"):
             raise CheckpointError(
                 f"{from_pretrained} is not a checkpoint folder; pass weights files with --weights FILE --model VARIANT"
             )
-        return LoadedModel(load_hf_folder(download_hub(from_pretrained)), from_pretrained, "hub", spec)
+        snapshot = download_hub(from_pretrained, revision)
+        net, notes = _load_hf_folder(snapshot)
+        net.config = _with_override(net.config, preprocess)
+        spec = {"from_pretrained": str(from_pretrained), "revision": _snapshot_revision(snapshot) or revision}
+        return LoadedModel(net, str(from_pretrained), "hub", _spec(spec, preprocess), notes)
     if weights:
+        notes: list[str] = []
         if model is None:
-            raise ConfigError(
-                "--weights needs --model (a variant such as nat-tiny / dinat-tiny, or a config.json): "
-                "the file does not say which architecture it holds"
-            )
+            published = variant_for_file(weights)
+            if published is None:
+                raise ConfigError(
+                    "--weights needs --model (a variant such as nat-tiny / dinat-tiny, or a config.json): "
+                    "the file does not say which architecture it holds"
+                )
+            model = published.name
+            notes.append(f"{Path(weights).name} is the published {model} checkpoint; using --model {model}")
         config, name = resolve_config(model)
-        sd = read_state_dict(Path(weights))
+        _check_published_file(str(weights), model, config)
+        sd, more = read_checkpoint(Path(weights), ema=ema)
+        config = _with_override(config, preprocess)
         net = build_model(config)
-        load_state_dict_strict(net, sd, weights)
-        return LoadedModel(net, name, "original", {"model": str(model), "weights": str(weights)})
+        load_state_dict_strict(net, sd, str(weights))
+        m = _abs(model) if isinstance(model, (str, Path)) and Path(model).is_file() else str(model)
+        spec = {"model": m, "weights": _abs(weights)}
+        if ema:
+            spec["ema"] = True
+        return LoadedModel(net, name, "original", _spec(spec, preprocess), notes + more)
     config, name = resolve_config(model)
+    config = _with_override(config, preprocess)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_SEED)  # the same "random" model every time, so validate can rebuild it
         net = build_model(config)
-    return LoadedModel(net, name, "random", {"model": str(model or name)})
+    m = model if isinstance(model, NatConfig) else model
+    if isinstance(m, (str, Path)) and Path(m).is_file():
+        m = _abs(m)
+    return LoadedModel(net, name, "random", _spec({"model": str(m or name)}, preprocess))
+
+
+def _spec(spec: dict, preprocess: dict | None) -> dict:
+    if preprocess:
+        spec["preprocess"] = dict(preprocess)
+    return {k: v for k, v in spec.items() if v is not None}

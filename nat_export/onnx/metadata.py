@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 __all__ = [
     "CROP_PCT",
@@ -24,6 +24,7 @@ __all__ = [
     "MetadataError",
     "ModelDescription",
     "Preprocessing",
+    "RESIZE_MODES",
 ]
 
 METADATA_PREFIX = "nat_export."
@@ -42,17 +43,36 @@ def _fail(where: str, key: str, what: str) -> MetadataError:
     return MetadataError(f"{where}: {key} {what}; re-export the model with `nat-export onnx` (or rebuild the engine)")
 
 
+def _override_error(what: str, expected: str) -> MetadataError:
+    return MetadataError(f"--preprocess {what} is not {expected}; fix the --preprocess value")
+
+
+RESIZE_MODES = ("shorter_side", "exact")
+#: Pillow mode an image is converted to -> channels fed to the model.
+COLORS = {"RGB": 3, "L": 1}
+
+
 @dataclass(frozen=True)
 class Preprocessing:
-    """Image -> ``pixel_values``: resize the shorter side, center-crop, scale, normalize.
+    """Image -> ``pixel_values``: convert the color, resize, center-crop, scale, normalize.
+
+    Two resize modes (the two published recipes):
+
+    - ``shorter_side`` (timm / the SHI-Labs evaluation): resize the shorter side to ``resize_shorter_side``
+      keeping the aspect ratio, then center-crop ``center_crop`` (crop_pct = min(crop) / shorter side);
+    - ``exact`` (HF's ``ViTImageProcessor``: ``size`` in ``preprocessor_config.json``): resize the whole
+      image to ``center_crop`` (H, W), ignoring the aspect ratio; nothing is cropped.
 
     Attributes:
         center_crop: (H, W) of the model input, pixels.
-        resize_shorter_side: the shorter image side after resizing, pixels (aspect ratio kept).
+        resize_shorter_side: the shorter image side after resizing, pixels (``shorter_side`` mode; in
+            ``exact`` mode min(H, W), kept for readers that predate the mode).
         interpolation: ``bicubic`` | ``bilinear`` | ``nearest`` (Pillow filters).
         scale: multiplies the 0..255 pixel values before normalization.
-        mean, std: per channel, applied after ``scale``.
-        layout: ``NCHW``; color: ``RGB`` (or ``L`` for 1-channel models).
+        mean, std: per channel (or one value for every channel), applied after ``scale``.
+        layout: ``NCHW``.
+        color: the Pillow mode images are converted to: ``RGB`` (3 channels) or ``L`` (1-channel models).
+        resize_mode: ``shorter_side`` (default, and what files without the field mean) or ``exact``.
     """
 
     center_crop: tuple[int, int]
@@ -63,16 +83,93 @@ class Preprocessing:
     std: tuple[float, ...] = IMAGENET_STD
     layout: str = "NCHW"
     color: str = "RGB"
+    resize_mode: str = "shorter_side"
 
     @classmethod
-    def imagenet(cls, resolution: Sequence[int], crop_pct: float = CROP_PCT) -> Preprocessing:
+    def imagenet(cls, resolution: Sequence[int], crop_pct: float = CROP_PCT, **kw) -> Preprocessing:
         """The ImageNet evaluation recipe at ``resolution`` (H, W): shorter side to min(H, W) / crop_pct, bicubic."""
         h, w = int(resolution[0]), int(resolution[1])
-        return cls(center_crop=(h, w), resize_shorter_side=round(min(h, w) / crop_pct))
+        return cls(center_crop=(h, w), resize_shorter_side=round(min(h, w) / crop_pct), **kw)
+
+    @classmethod
+    def exact(cls, resolution: Sequence[int], **kw) -> Preprocessing:
+        """HF's recipe: resize the image to ``resolution`` (H, W) exactly, no crop."""
+        h, w = int(resolution[0]), int(resolution[1])
+        return cls(center_crop=(h, w), resize_shorter_side=min(h, w), resize_mode="exact", **kw)
 
     @property
     def crop_pct(self) -> float:
-        return min(self.center_crop) / self.resize_shorter_side
+        """The fraction of the resized image's shorter side that the crop keeps (1.0 in ``exact`` mode)."""
+        return 1.0 if self.resize_mode == "exact" else min(self.center_crop) / self.resize_shorter_side
+
+    @property
+    def channels(self) -> int | None:
+        """Channels the recipe feeds (None for a color nat-export cannot convert images to)."""
+        return COLORS.get(self.color)
+
+    def at(self, resolution: Sequence[int]) -> Preprocessing:
+        """The same recipe (mode, crop_pct, filter, normalization) for a model input of ``resolution`` (H, W)."""
+        h, w = int(resolution[0]), int(resolution[1])
+        if (h, w) == tuple(self.center_crop):
+            return self
+        if self.resize_mode == "exact":
+            return replace(self, center_crop=(h, w), resize_shorter_side=min(h, w))
+        return replace(self, center_crop=(h, w), resize_shorter_side=round(min(h, w) / self.crop_pct))
+
+    def override(
+        self,
+        resize: str | None = None,
+        crop_pct: float | None = None,
+        interpolation: str | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> Preprocessing:
+        """This recipe with some parts replaced (``--preprocess``): ``resize`` ``shorter_side`` | ``exact``,
+        ``crop_pct`` in (0, 1] (implies ``shorter_side``), ``interpolation``, ``mean`` / ``std`` per channel.
+
+        Raises:
+            MetadataError: a value out of range.
+        """
+        where = "--preprocess"
+        d: dict = self.to_dict()
+        if resize is not None:
+            if resize not in RESIZE_MODES:
+                raise _override_error(f"resize={resize}", f"one of {', '.join(RESIZE_MODES)}")
+            d["resize_mode"] = resize
+            d["resize_shorter_side"] = None
+        if crop_pct is not None:
+            if not (isinstance(crop_pct, (int, float)) and 0 < crop_pct <= 1):
+                raise _override_error(f"crop_pct={crop_pct}", "a number in (0, 1]")
+            d["resize_mode"] = "shorter_side"
+            d["resize_shorter_side"] = round(min(self.center_crop) / crop_pct)
+        elif resize == "shorter_side":
+            d["resize_shorter_side"] = round(min(self.center_crop) / (self.crop_pct if self.crop_pct < 1 else CROP_PCT))
+        if interpolation is not None:
+            d["interpolation"] = interpolation
+        if mean is not None:
+            d["mean"] = list(mean)
+        if std is not None:
+            d["std"] = list(std)
+        try:
+            return Preprocessing.from_dict(d, where)
+        except MetadataError as e:
+            problem = str(e).split(": ", 1)[-1].split(";")[0].replace("preprocessing.", "")
+            raise MetadataError(f"--preprocess: {problem}; fix the --preprocess value") from None
+
+    def for_channels(self, channels: int) -> Preprocessing:
+        """The recipe for a model taking ``channels`` input channels: ``L`` for 1 (mean / std averaged), ``RGB``
+        for 3; other counts keep the recipe (images cannot be converted to them: :attr:`channels` differs)."""
+        if channels == self.channels:
+            return self
+        if channels == 1:
+            return replace(
+                self, color="L", mean=(sum(self.mean) / len(self.mean),), std=(sum(self.std) / len(self.std),)
+            )
+        if channels == 3:
+            mean = self.mean * 3 if len(self.mean) == 1 else self.mean
+            std = self.std * 3 if len(self.std) == 1 else self.std
+            return replace(self, color="RGB", mean=mean, std=std)
+        return replace(self, color=f"{channels}-channel")
 
     def to_dict(self) -> dict:
         return {
@@ -84,11 +181,13 @@ class Preprocessing:
             "std": list(self.std),
             "layout": self.layout,
             "color": self.color,
+            "resize_mode": self.resize_mode,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping, where: str = "preprocessing") -> Preprocessing:
-        """Decode and check a recipe dict (missing fields take the ImageNet defaults).
+        """Decode and check a recipe dict (missing fields take the ImageNet defaults; a dict without
+        ``resize_mode``, as nat-export wrote before the field existed, means ``shorter_side``).
 
         Raises:
             MetadataError: a field of the wrong type or out of range.
@@ -103,9 +202,12 @@ class Preprocessing:
                 raise ValueError
         except (KeyError, TypeError, ValueError):
             raise _fail(where, "preprocessing.center_crop", "is not [H, W] with positive integers") from None
+        mode = d.get("resize_mode", "shorter_side")
+        if mode not in RESIZE_MODES:
+            raise _fail(where, "preprocessing.resize_mode", f"is {mode!r}, not one of {', '.join(RESIZE_MODES)}")
         short = d.get("resize_shorter_side")
         if short is None:
-            short = round(min(crop) / CROP_PCT)
+            short = min(crop) if mode == "exact" else round(min(crop) / CROP_PCT)
         if isinstance(short, bool) or not isinstance(short, (int, float)) or short < 1:
             raise _fail(where, "preprocessing.resize_shorter_side", "is not a positive integer")
         interp = str(d.get("interpolation", "bicubic")).lower()
@@ -135,6 +237,7 @@ class Preprocessing:
             std=vec["std"],
             layout=str(d.get("layout", "NCHW")),
             color=str(d.get("color", "RGB")),
+            resize_mode=mode,
         )
 
 
@@ -308,15 +411,24 @@ class ModelDescription:
         return self.contract_version is not None
 
     def preprocessing_or_default(self, input_shape: Sequence | None = None) -> Preprocessing | None:
-        """The recorded recipe, else the ImageNet recipe at the recorded resolution or the input's static H, W."""
-        if self.preprocessing is not None:
-            return self.preprocessing
-        res = self.resolution
-        if res is None and input_shape is not None and len(input_shape) == 4:
-            hw = input_shape[2:]
-            if all(isinstance(d, int) and d > 0 for d in hw):
-                res = (int(hw[0]), int(hw[1]))
-        return None if res is None else Preprocessing.imagenet(res)
+        """The recorded recipe, else the ImageNet recipe at the recorded resolution or the input's static H, W;
+        for the input's channel count when ``input_shape`` ``[N, C, H, W]`` has a static C (a 1-channel model
+        gets ``L`` images, also from files that recorded an RGB recipe)."""
+        pp = self.preprocessing
+        if pp is None:
+            res = self.resolution
+            if res is None and input_shape is not None and len(input_shape) == 4:
+                hw = input_shape[2:]
+                if all(isinstance(d, int) and d > 0 for d in hw):
+                    res = (int(hw[0]), int(hw[1]))
+            if res is None:
+                return None
+            pp = Preprocessing.imagenet(res)
+        if input_shape is not None and len(input_shape) == 4:
+            c = input_shape[1]
+            if isinstance(c, int) and not isinstance(c, bool) and c > 0:
+                pp = pp.for_channels(c)
+        return pp
 
 
 def field_names() -> list[str]:

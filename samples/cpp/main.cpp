@@ -114,7 +114,10 @@ class NatClassifier {
     const int C = channels(), H = static_cast<int>(optDims_.d[2]), W = static_cast<int>(optDims_.d[3]);
     const std::string ext = input.size() >= 4 ? input.substr(input.size() - 4) : "";
     if (ext == ".ppm" || ext == ".PPM") {
-      if (C != 3) fail("the engine takes " + std::to_string(C) + " channels; a PPM has 3");
+      if (C != pp_.channels)
+        fail("the engine takes " + std::to_string(C) + " channels, the sidecar's preprocessing makes " +
+             std::to_string(pp_.channels) + " (color " + (pp_.channels == 1 ? "L" : "RGB") +
+             "); rebuild the engine with `nat-export trt` or pass a raw float32 tensor");
       return natx::preprocess(natx::readPpm(input), H, W, pp_);
     }
     std::vector<char> raw = natx::readFile(input, "input tensor");
@@ -241,7 +244,8 @@ int dumpInput(const natx::Options& opt) {
   std::ofstream f(opt.dumpInput, std::ios::binary);
   if (!f) fail("cannot write " + opt.dumpInput);
   f.write(reinterpret_cast<const char*>(chw.data()), static_cast<std::streamsize>(chw.size() * sizeof(float)));
-  std::printf("wrote 1x3x%dx%d float32 to %s\n", opt.resH, opt.resW, opt.dumpInput.c_str());
+  std::printf("wrote 1x%dx%dx%d float32 to %s\n", sidecar.preprocessing.channels == 1 ? 1 : 3, opt.resH, opt.resW,
+              opt.dumpInput.c_str());
   return 0;
 }
 

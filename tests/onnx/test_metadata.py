@@ -55,7 +55,17 @@ def test_imagenet_recipe():
     pp = Preprocessing.imagenet((224, 224))
     assert pp.resize_shorter_side == 256 and pp.interpolation == "bicubic" and abs(pp.crop_pct - 0.875) < 1e-3
     d = pp.to_dict()
-    assert set(d) == {"resize_shorter_side", "interpolation", "center_crop", "scale", "mean", "std", "layout", "color"}
+    assert set(d) == {
+        "resize_shorter_side",
+        "interpolation",
+        "center_crop",
+        "scale",
+        "mean",
+        "std",
+        "layout",
+        "color",
+        "resize_mode",
+    }
     assert Preprocessing.from_dict(d) == pp
 
 

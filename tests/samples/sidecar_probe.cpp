@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
         {"mean", {pp.mean[0], pp.mean[1], pp.mean[2]}},
         {"std", {pp.std[0], pp.std[1], pp.std[2]}},
         {"labels", s.labels},
+        {"exact_resize", pp.exactResize},
+        {"channels", pp.channels},
     };
     std::cout << out.dump() << "\n";
     return 0;

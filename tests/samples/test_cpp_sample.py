@@ -459,3 +459,45 @@ def test_cmake_rejects_a_wrong_include_dir(tmp_path):
     trt_args = _trt_cmake_args()
     cfg = _configure(tmp_path / "build", *trt_args, f"-DNLOHMANN_JSON_INCLUDE_DIR={tmp_path}")
     assert cfg.returncode != 0 and "has no nlohmann/json.hpp" in cfg.stderr
+
+
+# ---------------------------------------------------------------- recipes per checkpoint: HF's exact resize, L images
+
+HF_GRAY_RECIPE = {  # HF's preprocessor_config.json recipe (resize to the input size), for a 1-channel model
+    "resize_shorter_side": 64,
+    "resize_mode": "exact",
+    "interpolation": "bicubic",
+    "center_crop": [64, 48],
+    "scale": 1 / 255,
+    "mean": [0.449],
+    "std": [0.226],
+    "color": "L",
+}
+
+
+def test_reader_reads_resize_mode_and_color(sidecar_probe, tmp_path):
+    got = _probe(sidecar_probe, _writer_sidecar(tmp_path, HF_GRAY_RECIPE, None))
+    assert got["exact_resize"] is True and got["channels"] == 1
+    got = _probe(sidecar_probe, _writer_sidecar(tmp_path, RECIPE, None))  # written before the fields existed
+    assert got["exact_resize"] is False and got["channels"] == 3
+    base = '{"format": "nat-export.engine", "format_version": 1, "preprocessing": '
+    for bad, key in (('{"resize_mode": "crop"}', "resize_mode"), ('{"color": "CMYK"}', "color")):
+        r = subprocess.run(
+            [str(sidecar_probe), str(_write(tmp_path / "b.json", base + bad + "}"))], capture_output=True
+        )
+        assert r.returncode == 1 and f'key "preprocessing.{key}" must be'.encode() in r.stderr
+
+
+@pytest.mark.parametrize("recipe", [HF_GRAY_RECIPE, {**HF_GRAY_RECIPE, "color": "RGB", "mean": [0.5, 0.4, 0.3]}])
+def test_dump_input_exact_resize_and_gray_match_python(sample_binary, tmp_path, recipe):
+    from nat_export.runtime.preprocess import load_images
+
+    ppm = _random_ppm(tmp_path / "x.ppm", (90, 120))
+    ref = load_images([ppm], recipe)[0]
+    out = tmp_path / "x.f32"
+    r = _dump(sample_binary, ppm, out, (64, 48), _writer_sidecar(tmp_path, recipe, None))
+    assert r.returncode == 0, r.stderr
+    c = 1 if recipe["color"] == "L" else 3
+    ours = np.fromfile(out, dtype="<f4").reshape(c, 64, 48)
+    assert ref.shape == ours.shape
+    assert _max_levels(ours, ref, recipe["std"] * (c // len(recipe["std"]))) <= 2.01

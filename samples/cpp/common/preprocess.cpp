@@ -63,18 +63,34 @@ Image resize(const Image& img, int w, int h) {
   return out;
 }
 
-std::vector<float> preprocess(const Image& img, int cropH, int cropW, const Preprocessing& pp) {
+// Pillow's convert("L") of 8-bit RGB, fixed point: L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16, kept in
+// all three channels so that resizing stays per channel.
+Image toGray(const Image& img) {
+  Image out = img;
+  for (size_t i = 0; i + 2 < out.rgb.size(); i += 3) {
+    const long r = std::lround(img.rgb[i]), g = std::lround(img.rgb[i + 1]), b = std::lround(img.rgb[i + 2]);
+    const float l = static_cast<float>((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16);
+    out.rgb[i] = out.rgb[i + 1] = out.rgb[i + 2] = l;
+  }
+  return out;
+}
+
+std::vector<float> preprocess(const Image& input, int cropH, int cropW, const Preprocessing& pp) {
+  const Image img = pp.channels == 1 ? toGray(input) : input;
   int shorter = pp.resizeShorterSide > 0 ? pp.resizeShorterSide
                                          : static_cast<int>(std::nearbyint(std::min(cropH, cropW) / 0.875));
   int w, h;
-  if (img.width <= img.height) {
+  if (pp.exactResize) {
+    w = cropW;
+    h = cropH;
+  } else if (img.width <= img.height) {
     w = shorter;
     h = static_cast<int>(static_cast<long long>(shorter) * img.height / img.width);
   } else {
     h = shorter;
     w = static_cast<int>(static_cast<long long>(shorter) * img.width / img.height);
   }
-  if (w < cropW || h < cropH) {
+  if (!pp.exactResize && (w < cropW || h < cropH)) {
     double f = std::max(static_cast<double>(cropW) / w, static_cast<double>(cropH) / h);
     w = std::max(cropW, static_cast<int>(std::ceil(w * f)));
     h = std::max(cropH, static_cast<int>(std::ceil(h * f)));
@@ -82,8 +98,9 @@ std::vector<float> preprocess(const Image& img, int cropH, int cropW, const Prep
   Image r = resize(img, w, h);
   int left = static_cast<int>(std::nearbyint((w - cropW) / 2.0));  // half to even, as Python round()
   int top = static_cast<int>(std::nearbyint((h - cropH) / 2.0));
-  std::vector<float> chw(static_cast<size_t>(3) * cropH * cropW);
-  for (int c = 0; c < 3; ++c)
+  const int channels = pp.channels == 1 ? 1 : 3;
+  std::vector<float> chw(static_cast<size_t>(channels) * cropH * cropW);
+  for (int c = 0; c < channels; ++c)
     for (int y = 0; y < cropH; ++y)
       for (int x = 0; x < cropW; ++x) {
         float v = r.rgb[(static_cast<size_t>(y + top) * w + (x + left)) * 3 + c] / 255.0f;

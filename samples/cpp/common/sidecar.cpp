@@ -80,6 +80,16 @@ Preprocessing readPreprocessing(const json& pp, const Checker& check) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (s != "bicubic") check.bad("preprocessing.interpolation", "\"bicubic\" (the filter this sample implements)", *v);
   }
+  if (const json* v = find(pp, "resize_mode"); v && !v->is_null()) {
+    if (*v != "shorter_side" && *v != "exact")
+      check.bad("preprocessing.resize_mode", "\"shorter_side\" or \"exact\"", *v);
+    out.exactResize = *v == "exact";
+  }
+  if (const json* v = find(pp, "color"); v && !v->is_null()) {
+    if (*v != "RGB" && *v != "L")
+      check.bad("preprocessing.color", "\"RGB\" or \"L\" (the colors this sample feeds)", *v);
+    out.channels = *v == "L" ? 1 : 3;
+  }
   if (const json* v = find(pp, "scale")) {
     if (!Checker::finite(*v) || std::fabs(v->get<double>() * 255.0 - 1.0) > 1e-6)
       check.bad("preprocessing.scale", "1/255 (the scale this sample implements)", *v);

@@ -8,6 +8,8 @@
 //       "resize_shorter_side": integer >= 1               optional; absent or null: round(min(H, W) / 0.875)
 //       "mean", "std": [1 or 3 numbers] (std > 0)          optional; absent: ImageNet's
 //       "interpolation": "bicubic", "scale": 1/255         optional; the only values this sample implements
+//       "resize_mode": "shorter_side" | "exact"            optional; absent: "shorter_side" (exact: HF's resize)
+//       "color": "RGB" | "L"                               optional; absent: "RGB" (L: 1-channel models)
 //   "labels": ["...", ...]                                 optional; absent or null: class indices
 //
 // The crop is the engine's input size (--resolution with --dump-input); other keys are not read.
