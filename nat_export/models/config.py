@@ -318,12 +318,13 @@ class NatConfig:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "config") -> NatConfig:
-        """nat-export's own form (:meth:`to_dict`, plus optional ``labels``), or an HF config (``model_type``).
+        """nat-export's own form (:meth:`to_dict`, with ``kind``; plus optional ``labels``), or an HF config
+        (``model_type``; a dict with neither is read as an HF config, whose model_type is then missing).
 
         Raises:
             ConfigError: unknown keys, or values the model cannot be built with.
         """
-        if "model_type" in data:
+        if "model_type" in data or "kind" not in data:
             return cls.from_hf(data, where)
         data = dict(data)
         known = set(cls.__dataclass_fields__) - {"preprocessing"}

@@ -222,10 +222,13 @@ def _torch_load(path: Path):
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
-        what = f"an object of type {m[1]}" if m else "Python objects other than tensors"
+        if m is None:
+            raise CheckpointError(
+                f"cannot read weights file {path} (not a PyTorch checkpoint); pass a .pth/.bin/.safetensors state dict"
+            ) from None
         raise CheckpointError(
-            f"{path} holds {what}, which nat-export does not unpickle (it loads weights only, never arbitrary "
-            "code); save the state dict alone: torch.save(checkpoint['state_dict'], 'weights.pth')"
+            f"{path} holds an object of type {m[1]}, which nat-export does not unpickle (it loads weights only, "
+            "never arbitrary code); save the state dict alone: torch.save(checkpoint['state_dict'], 'weights.pth')"
         ) from None
     except Exception as e:  # corrupt or foreign file formats
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""

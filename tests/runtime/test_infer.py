@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +114,61 @@ def test_infer_onnx_end_to_end(run_cli, micro_onnx, micro_loaded, image_file, tm
     assert code == 0 and out.splitlines()[0] == str(image_file) and len(out.splitlines()) == 3
     code, _, err = run_cli("infer", micro_onnx, image_file, "--save-input", raw)
     assert code != 0 and "--force" in err
+
+
+# ---------------------------------------------------------------- recipes per checkpoint, channels, bit depths
+
+CASES = Path(__file__).resolve().parents[1] / "fixtures" / "cases"
+
+
+def test_exact_resize_recipe(image_file):
+    """HF's recipe (preprocessor_config.json): the whole image resized to the input size, no crop."""
+    from PIL import Image
+
+    from nat_export.onnx.metadata import Preprocessing
+
+    pp = Preprocessing.exact((64, 48))
+    img = open_image(image_file)
+    assert resize_and_crop(img, pp).size == (48, 64)
+    x = load_images([image_file], pp)[0]
+    ref = (np.asarray(img.resize((48, 64), Image.BICUBIC), np.float32) / 255 - pp.mean) / pp.std
+    np.testing.assert_allclose(x, ref.transpose(2, 0, 1), atol=1e-5)
+
+
+def test_sixteen_bit_gray_is_scaled_not_clipped():
+    """A 16-bit PNG gives the tensor of the same picture saved as 8-bit (Pillow's convert would clip it white)."""
+    pp = default_preprocessing((64, 64))
+    a, b = (load_images([CASES / "image_modes" / f], pp) for f in ("gray8.png", "gray16.png"))
+    assert np.abs(a - b).max() * 0.229 * 255 <= 1.01
+
+
+def test_recipe_follows_the_model_channel_count():
+    from nat_export.onnx.metadata import ModelDescription, Preprocessing
+
+    rgb = Preprocessing.imagenet((64, 64))
+    gray = rgb.for_channels(1)
+    assert gray.color == "L" and gray.channels == 1 and gray.mean == (pytest.approx(0.449),)
+    assert load_images([CASES / "gray_1ch_model" / "gray8.png"], gray).shape == (1, 1, 64, 64)
+    # a file that recorded an RGB recipe for a 1-channel model (nat-export before this fix) still feeds L images
+    assert ModelDescription(preprocessing=rgb).preprocessing_or_default([None, 1, 64, 64]).color == "L"
+    with pytest.raises(ValueError, match="1-channel .* or 3-channel"):
+        load_images([CASES / "gray_1ch_model" / "gray8.png"], rgb.for_channels(4))
+
+
+def test_gray_model_exports_validates_and_infers(run_cli, tmp_path):
+    """../shared/cases/gray-1ch-model: a num_channels=1 model is validated and `infer` feeds it L images."""
+    import onnx
+
+    from nat_export.onnx.metadata import ModelDescription
+
+    out = tmp_path / "g.onnx"
+    code, stdout, err = run_cli(
+        "onnx", out, "--from-pretrained", CASES / "gray_1ch_model" / "nat_gray_hf", "--portable", "--resolution", 64
+    )
+    assert code == 0 and "validation passed" in stdout, stdout + err
+    pp = ModelDescription.read(onnx.load(str(out))).preprocessing
+    assert pp.color == "L" and len(pp.mean) == 1 and len(pp.std) == 1
+    code, stdout, err = run_cli("infer", out, CASES / "gray_1ch_model" / "gray8.png", "--json", "-")
+    assert code == 0, err
+    top = json.loads(stdout)[0]["top"]
+    assert len(top) == 3 and {t["label"] for t in top} == {"LABEL_0", "LABEL_1", "LABEL_2"}
