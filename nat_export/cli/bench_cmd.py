@@ -21,6 +21,7 @@ from .args import (
     write_json,
 )
 from .errors import UsageError
+from .memory_args import add_memory_arg, check_run_memory
 
 
 def add_parser(sub):
@@ -54,6 +55,7 @@ def add_parser(sub):
     add_json_arg(p, "the results")
     add_force_arg(p, "the --json file")
     add_verbose_arg(p)
+    add_memory_arg(p)
     add_precision_args(
         p,
         "model (--torch), or the TensorRT EP's fp16 kernels (--provider tensorrt)",
@@ -163,6 +165,11 @@ def run(args) -> int:
     runner, make, sync, backend = _setup(args, console)
     for b in batches:
         _check_batch(runner, b)
+    config = getattr(runner, "_model", None)
+    config = config.config if config is not None else runner.description.config
+    if runner.description.resolution or args.torch:
+        res = runner.description.resolution or runner.shape_for_batch(1)[2:]
+        check_run_memory(args, config, max(batches), res, f"benchmarking {runner.backend}")
     console.print(
         f"benchmarking {backend}: batches {batches}, {args.warmup} warm-up + {args.iterations} timed iterations",
         highlight=False,

@@ -21,6 +21,7 @@ class UsageError(Exception):
 def exit_code_table() -> list[tuple[tuple[type[BaseException], ...], int]]:
     """``[(exception types, exit code)]``, most specific first; the first match decides."""
     from ..models import CheckpointError, ConfigError
+    from ..models.memory import MemoryCheckError
     from ..native import NativeBuildError
     from ..onnx.files import OnnxFileError
     from ..onnx.fp16 import Fp16ConversionError
@@ -45,6 +46,7 @@ def exit_code_table() -> list[tuple[tuple[type[BaseException], ...], int]]:
                 CheckpointError,
                 NAShapeError,
                 MetadataError,
+                MemoryCheckError,
                 OnnxFileError,
                 FileNotFoundError,
                 FileExistsError,

@@ -16,6 +16,7 @@ from .args import (
     write_json,
 )
 from .errors import UsageError
+from .memory_args import add_memory_arg, check_run_memory
 
 
 def add_parser(sub):
@@ -44,6 +45,7 @@ def add_parser(sub):
     add_json_arg(p, "the results")
     add_force_arg(p, "the --save-input and --json files")
     add_verbose_arg(p)
+    add_memory_arg(p)
     add_library_args(p)
     add_ort_args(p)
     p.set_defaults(run=run)
@@ -87,6 +89,8 @@ def run(args) -> int:
     pp = desc.preprocessing_or_default(runner.input_dims)
     if pp is None:
         raise UsageError("the model file records no preprocessing or resolution; export it with `nat-export onnx`")
+    batch = runner.max_batch if runner.max_batch == runner.min_batch else len(args.images)
+    check_run_memory(args, desc.config, batch, pp.center_crop, "classifying the images")
     if desc.preprocessing is None:
         err(f"note: no preprocessing recorded in the model file; using the ImageNet recipe at {pp.center_crop}")
     try:

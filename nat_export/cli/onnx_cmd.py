@@ -17,6 +17,7 @@ from .args import (
     write_json,
 )
 from .console import wide_console
+from .memory_args import add_memory_arg, check_run_memory
 
 
 def add_parser(sub):
@@ -60,6 +61,7 @@ def add_parser(sub):
     add_json_arg(a, "the validation report")
     add_force_arg(a, "OUT.onnx (and the --json file)")
     add_verbose_arg(a)
+    add_memory_arg(a)
     add_library_args(p, trt=False)
     p.set_defaults(run=run)
 
@@ -91,6 +93,8 @@ def run(args) -> int:
     )
     loaded = load_from_args(args, console=console)
     check_options(loaded.model.config, opts)
+    runs = opts.batch or (1 if args.no_validate else 2)
+    check_run_memory(args, loaded.model.config, runs, opts.resolution, f"exporting {loaded.name}")
     with console.status(f"exporting {loaded.name} ({opts.na_mode} NA, {opts.dtype}) to {out} ..."):
         result = export_onnx(loaded, out, opts, force=args.force)
     size = out.stat().st_size / 2**20

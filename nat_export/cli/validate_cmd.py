@@ -17,6 +17,7 @@ from .args import (
 )
 from .console import wide_console
 from .errors import UsageError
+from .memory_args import add_memory_arg, check_run_memory
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp")
 
@@ -51,6 +52,7 @@ def add_parser(sub):
     add_json_arg(o, "the report")
     add_force_arg(o, "the --json file")
     add_verbose_arg(o)
+    add_memory_arg(o)
     add_library_args(p)
     add_model_args(p, default_hint=False)
     p.set_defaults(run=run)
@@ -75,6 +77,9 @@ def run(args) -> int:
             "name it with --model/--from-pretrained/--weights"
         )
     loaded = load_from_args(args, spec=desc.source, console=console)
+    if desc.resolution and not args.images:
+        batch = args.batch or facts.fixed_batch or 2
+        check_run_memory(args, loaded.model.config, batch, desc.resolution, "validating")
     engine = None
     if args.engine:
         from ..runtime.runners import open_model

@@ -1,0 +1,40 @@
+"""Up-front memory estimates: huge runs are refused in seconds, with the estimate and the flag to go on."""
+
+from __future__ import annotations
+
+import pytest
+
+from nat_export.models import variant_config
+from nat_export.models.memory import MemoryCheckError, check_memory, forward_bytes
+
+
+def test_estimate_grows_with_batch_and_pixels():
+    cfg = variant_config("nat-tiny")
+    one = forward_bytes(cfg, 1, 224, 224)
+    assert 4 << 20 < one < 512 << 20  # tens of MiB for one 224 image
+    assert forward_bytes(cfg, 8, 224, 224) == pytest.approx(8 * one, rel=0.01)
+    assert forward_bytes(cfg, 1, 10000, 10000) > 1000 * one
+
+
+def test_check_memory_refuses_with_the_estimate():
+    check_memory(1 << 20, "x", available=1 << 30)
+    with pytest.raises(MemoryCheckError, match=r"needs about 16.0 GiB .* 1.0 GiB available.*--no-memory-check"):
+        check_memory(16 << 30, "exporting", available=1 << 30)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["onnx", "OUT", "--model", "nat-mini", "--resolution", "10000x10000"],
+        ["bench", "--torch", "--model", "nat-mini", "--resolution", "10000", "--batch-sizes", "1"],
+    ],
+)
+def test_cli_refuses_runs_that_cannot_fit(run_cli, tmp_path, monkeypatch, argv):
+    import nat_export.models.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 8 << 30)
+    argv = [str(tmp_path / "m.onnx") if a == "OUT" else a for a in argv]
+    code, _, err = run_cli(*argv)
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2 and len(errors) == 1 and "--no-memory-check" in errors[0] and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
