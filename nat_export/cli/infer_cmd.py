@@ -12,6 +12,7 @@ from .args import (
     add_ort_args,
     add_verbose_arg,
     check_json_target,
+    parse_preprocess,
     warn_deprecated,
     write_json,
 )
@@ -42,6 +43,13 @@ def add_parser(sub):
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything Pillow reads)")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to print (default: 5)")
     p.add_argument("--save-input", metavar="FILE", help="also write the preprocessed batch as raw float32 NCHW")
+    p.add_argument(
+        "--preprocess",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override the recorded preprocessing (as `nat-export onnx --preprocess`): resize=shorter_side|exact, "
+        "crop_pct=F, interpolation=bicubic|bilinear|nearest, mean=R,G,B, std=R,G,B",
+    )
     add_json_arg(p, "the results")
     add_force_arg(p, "the --save-input and --json files")
     add_verbose_arg(p)
@@ -89,6 +97,9 @@ def run(args) -> int:
     pp = desc.preprocessing_or_default(runner.input_dims)
     if pp is None:
         raise UsageError("the model file records no preprocessing or resolution; export it with `nat-export onnx`")
+    override = parse_preprocess(args.preprocess)
+    if override:
+        pp = pp.override(**override)
     batch = runner.max_batch if runner.max_batch == runner.min_batch else len(args.images)
     check_run_memory(args, desc.config, batch, pp.center_crop, "classifying the images")
     if desc.preprocessing is None:

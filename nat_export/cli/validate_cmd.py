@@ -12,6 +12,7 @@ from .args import (
     add_verbose_arg,
     check_json_target,
     load_from_args,
+    parse_preprocess,
     quiet_torch_warnings,
     write_json,
 )
@@ -92,7 +93,7 @@ def run(args) -> int:
         atol=args.atol if args.atol is not None else tol.atol,
         rtol=args.rtol if args.rtol is not None else tol.rtol,
     )
-    inputs = _image_inputs(args.images, desc, facts) if args.images else None
+    inputs = _image_inputs(args.images, desc, facts, parse_preprocess(args.preprocess)) if args.images else None
     with console.status("validating ..."):
         report = validate(
             args.onnx,
@@ -113,7 +114,7 @@ def run(args) -> int:
     return 0 if report.ok else 1
 
 
-def _image_inputs(folder, desc, facts):
+def _image_inputs(folder, desc, facts, override=None):
     import numpy as np
 
     from ..runtime.preprocess import load_images
@@ -127,6 +128,8 @@ def _image_inputs(folder, desc, facts):
     pp = desc.preprocessing_or_default(facts.input_shape)
     if pp is None:
         raise UsageError(f"{facts.path} records no preprocessing or resolution; export it with `nat-export onnx`")
+    if override:
+        pp = pp.override(**override)
     try:
         batch = load_images(files, pp)
     except ValueError as e:

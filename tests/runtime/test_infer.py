@@ -172,3 +172,15 @@ def test_gray_model_exports_validates_and_infers(run_cli, tmp_path):
     assert code == 0, err
     top = json.loads(stdout)[0]["top"]
     assert len(top) == 3 and {t["label"] for t in top} == {"LABEL_0", "LABEL_1", "LABEL_2"}
+
+
+def test_infer_preprocess_override(run_cli, micro_onnx, image_file, tmp_path):
+    """--preprocess on infer changes the tensor fed (crop_pct 1.0: the whole shorter side is kept)."""
+    a, b = tmp_path / "a.f32", tmp_path / "b.f32"
+    code, _, err = run_cli("infer", micro_onnx, image_file, "--save-input", a)
+    assert code == 0, err
+    code, _, err = run_cli("infer", micro_onnx, image_file, "--save-input", b, "--preprocess", "crop_pct=1.0")
+    assert code == 0, err
+    assert not np.array_equal(np.fromfile(a, dtype="<f4"), np.fromfile(b, dtype="<f4"))
+    code, _, err = run_cli("infer", micro_onnx, image_file, "--preprocess", "crop_pct=7")
+    assert code == 2 and "crop_pct" in err
