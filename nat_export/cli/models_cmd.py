@@ -65,8 +65,10 @@ def run(args) -> int:
     from .console import wide_console
 
     t = Table(title="nat-export built-in models")
-    for col in ("name", "params", "res", "depths", "kernel", "dilations", "classes", "crop", "hub id", "file"):
-        t.add_column(col)
+    for col in ("name", "params", "res", "depths", "kernel", "dilations", "classes", "crop"):
+        t.add_column(col, no_wrap=True)
+    for col in ("hub id", "file"):  # long names wrap rather than being cut
+        t.add_column(col, overflow="fold")
     for r in rows:
         t.add_row(
             r["name"],
@@ -80,5 +82,5 @@ def run(args) -> int:
             r["hub_id"] or "-",
             r["file"],
         )
-    wide_console().print(t)
+    wide_console(min_width=170).print(t)
     return 0
