@@ -146,10 +146,14 @@ def load_from_args(args, spec=_NOT_GIVEN, console=None):
             console.print(f"note: {note}")
         _resolution_note(args, loaded, console)
     if loaded.source == "random" and console is not None:
+        from ..models import VARIANTS
+
+        variant = VARIANTS.get(str(loaded.name))
+        hub = getattr(variant, "hub_id", None)
+        where = f"--from-pretrained {hub} (or a checkpoint folder), or " if hub else "--from-pretrained DIR, or "
         console.print(
             f"[yellow]warning:[/] {loaded.name} is randomly initialised (no weights given); its outputs mean nothing. "
-            "Load real weights with --from-pretrained shi-labs/nat-tiny-in1k-224 (or a checkpoint folder), "
-            "or --weights FILE --model VARIANT"
+            f"Load real weights with {where}--weights FILE --model {loaded.name}"
         )
     return loaded
 
@@ -172,6 +176,7 @@ def _load_recorded(spec, ema: bool, preprocess):
             ema=ema or bool(spec.get("ema")),
             revision=spec.get("revision"),
             preprocess=preprocess or spec.get("preprocess"),
+            offline=True,  # a hub id a file records is read from the cache only
         )
     except (ConfigError, CheckpointError) as e:
         problem = str(e).rsplit("; ", 1)[0]

@@ -466,11 +466,11 @@ def load_hf_folder(folder: str | Path) -> NAT:
     return _load_hf_folder(Path(folder))[0]
 
 
-def download_hub(repo_id: str, revision: str | None = None) -> Path:
-    """Snapshot of an HF hub repo: from the local cache first (offline), else downloaded.
+def download_hub(repo_id: str, revision: str | None = None, offline: bool = False) -> Path:
+    """Snapshot of an HF hub repo: from the local cache first (offline), else downloaded (unless ``offline``).
 
     Raises:
-        CheckpointError: the repo (or revision) is neither cached nor reachable.
+        CheckpointError: the repo (or revision) is neither cached nor reachable, or not cached and ``offline``.
     """
     from huggingface_hub import snapshot_download
 
@@ -478,7 +478,11 @@ def download_hub(repo_id: str, revision: str | None = None) -> Path:
     try:
         return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns, local_files_only=True))
     except Exception:
-        pass
+        if offline:
+            raise CheckpointError(
+                f"{repo_id!r} is not in the local Hugging Face cache, and nat-export does not download what a model "
+                f"file names; pass --from-pretrained {repo_id} to fetch it"
+            ) from None
     try:
         return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
     except Exception as e:
@@ -544,6 +548,7 @@ def load_model(
     ema: bool = False,
     revision: str | None = None,
     preprocess: dict | None = None,
+    offline: bool = False,
 ) -> LoadedModel:
     """The one entry point: a named variant (random init), an HF folder / hub id, or a weights file.
 
@@ -557,6 +562,8 @@ def load_model(
         weights: a state dict or training checkpoint (:func:`read_checkpoint`).
         ema: load a checkpoint's EMA weights.
         preprocess: overrides of the recipe (:meth:`Preprocessing.override` keywords).
+        offline: a hub id is read from the local cache only (for sources a model file records: metadata is
+            data, never an instruction to download).
 
     Returns:
         The model, with ``model.config.preprocessing`` the checkpoint's recipe: its ``preprocessor_config.json``,
@@ -584,7 +591,7 @@ def load_model(
             raise CheckpointError(
                 f"{from_pretrained} is not a checkpoint folder; pass weights files with --weights FILE --model VARIANT"
             )
-        snapshot = download_hub(from_pretrained, revision)
+        snapshot = download_hub(from_pretrained, revision, offline=offline)
         net, notes = _load_hf_folder(snapshot)
         net.config = _with_override(net.config, preprocess)
         spec = {"from_pretrained": str(from_pretrained), "revision": _snapshot_revision(snapshot) or revision}

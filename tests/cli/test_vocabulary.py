@@ -160,3 +160,34 @@ def test_models_json_into_a_closed_pipe(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["models", "--json", "-"]) == 0
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_recorded_hub_id_is_never_downloaded(run_cli, micro_onnx, tmp_path, monkeypatch):
+    """Metadata is data: validate uses a hub id recorded in the file from the local cache only."""
+    import huggingface_hub
+    import onnx
+
+    from nat_export.onnx.metadata import ModelDescription
+
+    calls = []
+
+    def snapshot_download(repo_id, revision=None, allow_patterns=None, local_files_only=False, **kw):
+        calls.append(local_files_only)
+        raise FileNotFoundError("not cached")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    m = onnx.load(str(micro_onnx))
+    desc = ModelDescription.read(m)
+    desc.source = {"from_pretrained": "someone/evil-model"}
+    desc.write(m)
+    path = tmp_path / "downloaded.onnx"
+    onnx.save(m, str(path))
+    code, _, err = run_cli("validate", path)
+    assert code == 2 and "does not download what a model file names" in err and "--from-pretrained" in err
+    assert calls == [True]  # only the local cache was asked
+
+
+def test_random_weights_warning_names_the_variants_own_checkpoint(run_cli, tmp_path):
+    code, out, _ = run_cli("onnx", tmp_path / "d.onnx", "--model", "dinat-mini", "--resolution", "64", "--no-validate")
+    text = " ".join(out.split())
+    assert code == 0 and "randomly initialised" in text and "shi-labs/dinat-mini-in1k-224" in text
