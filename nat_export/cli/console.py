@@ -11,3 +11,33 @@ def wide_console(min_width: int = 120):
     return (
         console if console.is_terminal and console.width >= min_width else Console(width=max(console.width, min_width))
     )
+
+
+class step:
+    """A long step: a spinner on a terminal; in logs and CI (no terminal) a plain line when it starts and one
+    with the seconds it took when it ends."""
+
+    def __init__(self, console, text: str):
+        self.console, self.text = console, text
+
+    def __enter__(self):
+        import time
+
+        self.start = time.perf_counter()
+        if self.console.is_terminal:
+            self.status = self.console.status(self.text)
+            self.status.__enter__()
+        else:
+            self.status = None
+            self.console.print(self.text, highlight=False, markup=False)
+        return self
+
+    def __exit__(self, *exc):
+        import time
+
+        if self.status is not None:
+            return self.status.__exit__(*exc)
+        if exc[0] is None:
+            seconds = time.perf_counter() - self.start
+            self.console.print(f"  done in {seconds:.1f} s", highlight=False, markup=False)
+        return False

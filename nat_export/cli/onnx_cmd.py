@@ -16,7 +16,7 @@ from .args import (
     quiet_torch_warnings,
     write_json,
 )
-from .console import wide_console
+from .console import step, wide_console
 from .memory_args import add_memory_arg, check_run_memory
 
 
@@ -95,7 +95,7 @@ def run(args) -> int:
     check_options(loaded.model.config, opts)
     runs = opts.batch or (1 if args.no_validate else 2)
     check_run_memory(args, loaded.model.config, runs, opts.resolution, f"exporting {loaded.name}")
-    with console.status(f"exporting {loaded.name} ({opts.na_mode} NA, {opts.dtype}) to {out} ..."):
+    with step(console, f"exporting {loaded.name} ({opts.na_mode} NA, {opts.dtype}) to {out} ..."):
         result = export_onnx(loaded, out, opts, force=args.force)
     size = out.stat().st_size / 2**20
     console.print(
@@ -110,7 +110,7 @@ def run(args) -> int:
             f"`nat-export validate {out} --engine ENGINE`"
         )
         return 0
-    with console.status("validating against PyTorch ..."):
+    with step(console, "validating against PyTorch ..."):
         report = validate(out, loaded.model, samples=args.samples, ort_op_library=args.ort_op_library)
     print_report(report, console)
     if args.json:

@@ -16,7 +16,7 @@ from .args import (
     quiet_torch_warnings,
     write_json,
 )
-from .console import wide_console
+from .console import step, wide_console
 from .errors import UsageError
 from .memory_args import add_memory_arg, check_run_memory
 
@@ -94,7 +94,7 @@ def run(args) -> int:
         rtol=args.rtol if args.rtol is not None else tol.rtol,
     )
     inputs = _image_inputs(args.images, desc, facts, parse_preprocess(args.preprocess)) if args.images else None
-    with console.status("validating ..."):
+    with step(console, "validating ..."):
         report = validate(
             args.onnx,
             loaded.model,
