@@ -275,6 +275,34 @@ def add_verbose_arg(p) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="print more: backend logs, notes")
 
 
+def model_input_files(args) -> list:
+    """The files a command reads for --model / --weights / --from-pretrained (a folder: every file in it)."""
+    from pathlib import Path
+
+    files = []
+    for value in (getattr(args, "model", None), getattr(args, "weights", None)):
+        if value and Path(value).is_file():
+            files.append(Path(value))
+    pretrained = getattr(args, "from_pretrained", None)
+    if pretrained and Path(pretrained).is_dir():
+        files += [p for p in Path(pretrained).iterdir() if p.is_file()]
+    return files
+
+
+def check_not_an_input(output, inputs, what: str) -> None:
+    """Refuse an output path that is one of the command's inputs, even with --force.
+
+    Raises:
+        UsageError: ``output`` resolves to one of ``inputs``.
+    """
+    from pathlib import Path
+
+    out = Path(output).resolve()
+    for src in inputs:
+        if src is not None and out == Path(src).resolve():
+            raise UsageError(f"{what} {output} is also an input ({src}); give the output another file name")
+
+
 def check_json_target(args, inputs=()) -> None:
     """Refuse a ``--json`` file that is one of the inputs, or exists without ``--force``, before any work.
 

@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nat-export",
         description="NAT / DiNAT from PyTorch to ONNX and TensorRT, with a neighborhood-attention plugin.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"nat-export {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         import_module(f".{name}_cmd", __package__).add_parser(sub)
     for p in sub.choices.values():
@@ -42,38 +42,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors as one line, like every other error of the tool."""
+
+    def error(self, message):
+        command = self.prog if self.prog.startswith("nat-export ") else "nat-export"
+        self.exit(2, f"{command}: error: {message}; see `{self.prog} --help`\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("nat-export: interrupted", file=sys.stderr)
+        return 130
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
-    table = exit_code_table()
-    handled = tuple(t for types, _ in table for t in types)
     try:
         return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print(f"nat-export {args.command}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `nat-export models --json - | head`: the reader left; not an error
         _silence_stdout()
         return 0
-    except handled as e:
-        if getattr(args, "debug", False) and not isinstance(e, KeyboardInterrupt):
-            raise
-        code = next(c for types, c in table if isinstance(e, types))
-        if isinstance(e, KeyboardInterrupt):
-            print(f"nat-export {args.command}: interrupted", file=sys.stderr)
-        else:
-            print(f"nat-export {args.command}: error: {one_line(e)}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - matched against the one table below
+        return _report(args, e)
+
+
+def _report(args, e: Exception) -> int:
+    """One line for ``e``; its exit code from :func:`exit_code_table`; a traceback only with ``--debug``."""
+    try:
+        table = exit_code_table()
+    except KeyboardInterrupt:
+        return 130
+    code = next((c for types, c in table if isinstance(e, types)), None)
+    if getattr(args, "debug", False):
+        raise e
+    if code is not None:
+        print(f"nat-export {args.command}: error: {one_line(e)}", file=sys.stderr)
         return code
-    except Exception as e:  # noqa: BLE001 - a bug: one line, the traceback on request
-        if getattr(args, "debug", False):
-            raise
-        what = " ".join(str(e).split())[:300]
-        print(
-            f"nat-export {args.command}: error: unexpected {type(e).__name__}: {what}; "
-            "run again with --debug for the traceback, and report it",
-            file=sys.stderr,
-        )
-        return 1
+    what = " ".join(str(e).split())[:300]
+    print(
+        f"nat-export {args.command}: error: unexpected {type(e).__name__}: {what}; "
+        "run again with --debug for the traceback, and report it",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _silence_stdout() -> None:

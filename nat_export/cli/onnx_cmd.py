@@ -12,7 +12,9 @@ from .args import (
     add_precision_args,
     add_verbose_arg,
     check_json_target,
+    check_not_an_input,
     load_from_args,
+    model_input_files,
     quiet_torch_warnings,
     write_json,
 )
@@ -76,9 +78,10 @@ def run(args) -> int:
     out = Path(args.output)
     if out.is_dir():
         raise UsageError(f"{out} is a folder; give the ONNX file a name, e.g. {out / 'model.onnx'}")
+    check_not_an_input(out, model_input_files(args), "the output")
     if out.exists() and not args.force:
         raise FileExistsError(f"{out} exists; pass --force to overwrite it")
-    check_json_target(args, inputs=[out])
+    check_json_target(args, inputs=[out, *model_input_files(args)])
     if args.samples < 1 and not args.no_validate:
         raise UsageError(f"--samples must be >= 1, got {args.samples}")
     opts = ExportOptions(

@@ -12,8 +12,10 @@ from .args import (
     add_precision_args,
     add_verbose_arg,
     check_json_target,
+    check_not_an_input,
     has_model_args,
     load_from_args,
+    model_input_files,
     quiet_torch_warnings,
     write_json,
 )
@@ -122,6 +124,8 @@ def run(args) -> int:
     engine = Path(args.output) if args.output else None
     if engine is not None and engine.is_dir():
         raise UsageError(f"-o {engine} is a folder; give the engine a file name, e.g. {engine / 'model.engine'}")
+    if engine is not None:
+        check_not_an_input(engine, [args.onnx, *model_input_files(args)], "-o")
     check_json_target(args, inputs=[args.onnx, args.output])
     if args.onnx is None:
         from ..tensorrt.env import import_tensorrt, require_gpu

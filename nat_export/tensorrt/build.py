@@ -152,6 +152,8 @@ def build_engine(
         raise FileExistsError(f"{engine_path} exists; pass --force to overwrite it")
     if opts.precision not in PRECISIONS:
         raise ProfileError(f"unknown precision {opts.precision!r}; use one of {', '.join(PRECISIONS)}")
+    if engine_path.resolve() == onnx_path.resolve():
+        raise ProfileError(f"the engine {engine_path} would replace its ONNX input; give the engine another name")
     if opts.save_onnx is not None:
         keep = Path(opts.save_onnx)
         if keep.resolve() in (onnx_path.resolve(), engine_path.resolve()):

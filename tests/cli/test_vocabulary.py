@@ -191,3 +191,27 @@ def test_random_weights_warning_names_the_variants_own_checkpoint(run_cli, tmp_p
     code, out, _ = run_cli("onnx", tmp_path / "d.onnx", "--model", "dinat-mini", "--resolution", "64", "--no-validate")
     text = " ".join(out.split())
     assert code == 0 and "randomly initialised" in text and "shi-labs/dinat-mini-in1k-224" in text
+
+
+def test_an_output_never_replaces_an_input(run_cli, tmp_path):
+    import shutil
+
+    from ..conftest import FIXTURES
+
+    hf = tmp_path / "hf"
+    shutil.copytree(FIXTURES / "nat_micro" / "hf", hf)
+    before = (hf / "model.safetensors").read_bytes()
+    for out in (hf / "model.safetensors", hf / "config.json"):
+        code, _, err = run_cli("onnx", out, "--from-pretrained", hf, "--resolution", "64", "--force")
+        assert code == 2 and "also an input" in err
+    assert (hf / "model.safetensors").read_bytes() == before
+    weights = tmp_path / "w.pth"
+    shutil.copy(FIXTURES / "nat_micro" / "original.pth", weights)
+    code, _, err = run_cli("onnx", weights, "--model", hf / "config.json", "--weights", weights, "--force")
+    assert code == 2 and "also an input" in err
+
+
+def test_engine_never_replaces_its_onnx(run_cli, micro_onnx):
+    before = micro_onnx.read_bytes()
+    code, _, err = run_cli("trt", micro_onnx, "-o", micro_onnx, "--force")
+    assert code == 2 and "also an input" in err and micro_onnx.read_bytes() == before
