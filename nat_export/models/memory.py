@@ -3,7 +3,7 @@
 The estimate is the peak of one forward pass of the PyTorch reference (the largest consumer: export
 traces it, validation and ``bench --torch`` run it): at level 0 (stride 4, the most tokens) the block
 holds its input, the normed input, qkv, the attention weights of a window per token and head, and the
-MLP's hidden layer, with a factor of 2 for temporaries. ONNX Runtime and TensorRT need less; the
+MLP's hidden layer, and the keys and values gathered per window, with a factor of 2 for temporaries. ONNX Runtime and TensorRT need less; the
 estimate is deliberately on the safe side, and ``--no-memory-check`` goes ahead anyway.
 """
 
@@ -26,7 +26,9 @@ def forward_bytes(config, batch: int, height: int, width: int, bytes_per_value: 
     width0 = config.embed_dim
     heads0 = config.num_heads[0]
     window = config.kernel_size**2
-    per_token = width0 * (1 + 1 + 3 + 1 + config.mlp_ratio) + heads0 * window
+    # block input, normed input, qkv (3), output, MLP hidden; attention weights per head; keys and values
+    # gathered per window by the eager reference (2 * window * width)
+    per_token = width0 * (6 + config.mlp_ratio) + heads0 * window + 2 * window * width0
     return int(2 * batch * tokens * per_token * bytes_per_value + batch * config.in_chans * height * width * 4)
 
 
