@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 
-def wide_console(min_width: int = 120):
-    """A rich Console at least ``min_width`` wide (pipes and CI logs would otherwise wrap tables at 80)."""
+def wide_console(min_width: int = 120, stderr: bool = False):
+    """A rich Console at least ``min_width`` wide (pipes and CI logs would otherwise wrap tables at 80).
+
+    ``stderr``: print there (when stdout carries machine-readable output, ``--json -``).
+    """
     from rich.console import Console
 
-    console = Console()
-    return (
-        console if console.is_terminal and console.width >= min_width else Console(width=max(console.width, min_width))
-    )
+    console = Console(stderr=stderr)
+    if console.is_terminal and console.width >= min_width:
+        return console
+    return Console(width=max(console.width, min_width), stderr=stderr)
 
 
 class step:

@@ -73,7 +73,7 @@ def run(args) -> int:
     from ..validate import print_report, validate
     from .errors import UsageError
 
-    console = wide_console()
+    console = wide_console(stderr=args.json == "-")
     quiet_torch_warnings()
     out = Path(args.output)
     if out.is_dir():

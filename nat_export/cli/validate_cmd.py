@@ -66,10 +66,17 @@ def run(args) -> int:
     from ..validate import TOLERANCES, print_report, validate
 
     quiet_torch_warnings()
-    console = wide_console()
+    console = wide_console(stderr=args.json == "-")
     check_json_target(args, inputs=[args.onnx, args.engine])
     if args.samples < 1:
         raise UsageError(f"--samples must be >= 1, got {args.samples}")
+    for flag, value in (("--atol", args.atol), ("--rtol", args.rtol)):
+        if value is not None and not (0 <= value < float("inf")):
+            raise UsageError(f"{flag} must be a finite number >= 0, got {value}")
+    if args.engine and Path(args.engine).suffix.lower() == ".onnx":
+        raise UsageError(
+            f"--engine takes a TensorRT engine, not {args.engine}; to check another ONNX file, validate it on its own"
+        )
     proto, facts = read_onnx(args.onnx, load_weights=True)
     desc = facts.description
     if not desc.is_nat_export and not (args.model or args.from_pretrained or args.weights):

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..models import NAT
 from ..onnx.files import OnnxFacts, read_onnx, write_atomic
-from ..runtime.runners import ModelRunner, TorchRunner, open_model
+from ..runtime.runners import ModelRunner, RunnerError, TorchRunner, open_model
 from .metrics import TOLERANCES, Tolerance, compare, passes
 
 
@@ -64,6 +64,31 @@ def _resolution(facts: OnnxFacts) -> tuple[int, int]:
     if len(hw) == 2 and all(isinstance(d, int) for d in hw):
         return (int(hw[0]), int(hw[1]))
     raise ValidationError(f"{facts.path} records no resolution and its input size is dynamic; pass --images DIR")
+
+
+def _fit_to_graph(inputs: list[np.ndarray], facts: OnnxFacts) -> list[np.ndarray]:
+    """Inputs as the graph takes them: split into its fixed batch (the last chunk padded with repeats of its
+    images, which compare like any other); a size the graph fixes otherwise is one clear error."""
+    shape = facts.input_shape
+    for x in inputs:
+        for ax in range(1, min(len(shape), x.ndim)):
+            if isinstance(shape[ax], int) and x.shape[ax] != shape[ax]:
+                raise RunnerError(
+                    f"{facts.path} takes inputs {['N' if ax == 0 else d for ax, d in enumerate(shape)]}, but the "
+                    f"inputs are {list(x.shape)} (recorded resolution {facts.description.resolution}); re-export "
+                    "the file with `nat-export onnx`"
+                )
+    fixed = facts.fixed_batch
+    if fixed is None:
+        return inputs
+    out = []
+    for x in inputs:
+        for start in range(0, x.shape[0], fixed):
+            chunk = x[start : start + fixed]
+            if chunk.shape[0] < fixed:
+                chunk = np.concatenate([chunk, np.resize(chunk, (fixed - chunk.shape[0], *chunk.shape[1:]))])
+            out.append(chunk)
+    return out
 
 
 class _FunctionRunner(ModelRunner):
@@ -126,9 +151,9 @@ def validate(
     features = len(facts.outputs) > 1
     fixed = facts.fixed_batch
     if samples < 1 and inputs is None:
-        raise ValidationError(f"--samples must be >= 1, got {samples}")
+        raise RunnerError(f"--samples must be >= 1, got {samples}")
     if batch is not None and (batch < 1 or (fixed is not None and batch != fixed)):
-        raise ValidationError(
+        raise RunnerError(
             f"{onnx_path} has a fixed batch of {fixed}; use --batch {fixed} (or leave --batch out)"
             if fixed is not None
             else f"--batch must be >= 1, got {batch}"
@@ -144,6 +169,7 @@ def validate(
     if inputs is None:
         inputs = random_inputs(samples, batch or fixed or 2, _resolution(facts), model.config.in_chans, seed)
     report.samples = sum(x.shape[0] for x in inputs)
+    inputs = _fit_to_graph(inputs, facts)
 
     runners: list[ModelRunner] = [TorchRunner(model, facts.outputs, features)]
     if dtype == "bf16":

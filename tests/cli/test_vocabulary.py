@@ -215,3 +215,31 @@ def test_engine_never_replaces_its_onnx(run_cli, micro_onnx):
     before = micro_onnx.read_bytes()
     code, _, err = run_cli("trt", micro_onnx, "-o", micro_onnx, "--force")
     assert code == 2 and "also an input" in err and micro_onnx.read_bytes() == before
+
+
+def test_json_to_stdout_is_clean_json(run_cli, micro_onnx):
+    code, out, err = run_cli("validate", micro_onnx, "--samples", "1", "--json", "-")
+    assert code == 0, err
+    assert json.loads(out)["ok"] is True and "validation passed" in err
+
+
+def test_validate_fixed_batch_file(run_cli, micro_loaded, image_file, tmp_path):
+    """A file with a fixed batch: images run in chunks of it; another --batch is bad input (2)."""
+    import shutil
+
+    from nat_export.export import ExportOptions, export_onnx
+
+    path = tmp_path / "b2.onnx"
+    export_onnx(micro_loaded, path, ExportOptions(resolution=(64, 64), portable=True, batch=2))
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3):
+        shutil.copy(image_file, images / f"{i}.png")
+    code, _, err = run_cli("validate", path, "--images", images)
+    assert code == 0, err
+    code, _, err = run_cli("validate", path, "--batch", "4")
+    assert code == 2 and "fixed batch of 2" in err
+    code, _, err = run_cli("validate", path, "--atol", "nan")
+    assert code == 2 and "--atol must be a finite number" in err
+    code, _, err = run_cli("validate", path, "--engine", path)
+    assert code == 2 and "--engine takes a TensorRT engine" in err
