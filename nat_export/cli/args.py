@@ -22,10 +22,10 @@ from .errors import UsageError
 PRECISIONS = ("fp32", "fp16", "bf16")
 
 
-def warn_deprecated(old: str, use_instead: str) -> None:
-    """One warning line on stderr for an old spelling."""
+def warn_deprecated(old: str, use_instead: str, prog: str = "nat-export") -> None:
+    """One warning line on stderr for an old spelling (``prog``: ``nat-export CMD``)."""
     print(
-        f"nat-export: warning: {old} is deprecated and will be removed in the next release; use {use_instead}",
+        f"{prog}: warning: {old} is deprecated and will be removed in the next release; use {use_instead}",
         file=sys.stderr,
     )
 
@@ -38,7 +38,7 @@ class DeprecatedAlias(argparse.Action):
         super().__init__(option_strings, dest, nargs=nargs, const=const, **kw)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        warn_deprecated(option_string, self.use_instead)
+        warn_deprecated(option_string, self.use_instead, parser.prog)
         setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
 
 
@@ -255,7 +255,7 @@ class _JsonTarget(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         if values is None:
-            warn_deprecated("--json without a FILE", "--json - (stdout) or --json FILE")
+            warn_deprecated("--json without a FILE", "--json - (stdout) or --json FILE", parser.prog)
             values = "-"
         setattr(namespace, self.dest, values)
 

@@ -44,7 +44,7 @@ def add_parser(sub):
     )
     p.add_argument("target", nargs="?", metavar="ENGINE|ONNX", help="engine or .onnx (or use --torch)")
     p.add_argument("--torch", action="store_true", help="time the PyTorch reference model instead")
-    p.add_argument("--batch-sizes", default="1,8,32", metavar="B[,B...]", help="batch sizes (default: 1,8,32)")
+    p.add_argument("--batch-sizes", metavar="B[,B...]", help="batch sizes (default: 1,8,32, or the file's fixed batch)")
     p.add_argument(
         "--batch", action=DeprecatedAlias, dest="batch_sizes", use_instead="--batch-sizes", help=argparse.SUPPRESS
     )
@@ -155,7 +155,7 @@ def run(args) -> int:
     if has_model_args(args) and not args.torch:
         raise UsageError("--model/--from-pretrained/--weights go with --torch; an engine or ONNX file holds its model")
     try:
-        batches = bench.parse_batches(args.batch_sizes)
+        batches = bench.parse_batches(args.batch_sizes or "1,8,32")
     except ValueError as e:
         raise UsageError(str(e)) from None
     if args.iterations < 1 or args.warmup < 0:
@@ -163,6 +163,8 @@ def run(args) -> int:
     check_json_target(args, inputs=[args.target])
     console = Console(stderr=True)
     runner, make, sync, backend = _setup(args, console)
+    if args.batch_sizes is None and runner.max_batch is not None and runner.min_batch == runner.max_batch:
+        batches = [runner.max_batch]  # a file with a fixed batch: time that one
     for b in batches:
         _check_batch(runner, b)
     config = getattr(runner, "_model", None)

@@ -65,7 +65,11 @@ def _open(args):
     ort_lib = args.ort_op_library
     plugin = args.plugin
     if is_onnx(args.model) and args.provider == "cpu" and plugin is not None and ort_lib is None:
-        warn_deprecated("--plugin for an .onnx file on the CPU", "--ort-op-library (ONNX Runtime's NA op library)")
+        warn_deprecated(
+            "--plugin for an .onnx file on the CPU",
+            "--ort-op-library (ONNX Runtime's NA op library)",
+            "nat-export infer",
+        )
         ort_lib, plugin = plugin, None
     return open_model(
         args.model,
@@ -91,7 +95,7 @@ def run(args) -> int:
             raise UsageError(f"--save-input {target} is one of the input files; give another file name")
         if target.exists() and not args.force:
             raise FileExistsError(f"{args.save_input} exists; pass --force to overwrite it")
-    check_json_target(args, inputs=[args.model, *args.images])
+    check_json_target(args, inputs=[args.model, *args.images, args.save_input])
     runner = _open(args)
     desc = runner.description
     pp = desc.preprocessing_or_default(runner.input_dims)

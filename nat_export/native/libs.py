@@ -43,6 +43,7 @@ def find_library(kind: str, explicit: str | os.PathLike | None = None) -> Path:
         raise ValueError(f"unknown plugin kind {kind!r}; expected one of {', '.join(LIB_NAMES)}")
     name = LIB_NAMES[kind]
     what = _DESCRIPTIONS[kind]
+    flag = "--ort-op-library" if kind == "ort" else "--plugin"
     if explicit is not None:
         path = Path(explicit).expanduser()
         if path.is_dir():
@@ -50,8 +51,8 @@ def find_library(kind: str, explicit: str | os.PathLike | None = None) -> Path:
         if path.is_file():
             return path.resolve()
         raise PluginNotFoundError(
-            f"{what} not found at {path}; pass the path of {name} to --plugin, "
-            f"or run `nat-export build-plugins` and leave --plugin out"
+            f"{what} not found at {path}; pass the path of {name} to {flag}, "
+            f"or run `nat-export build-plugins` and leave {flag} out"
         )
     candidates = []
     env = os.environ.get(ENV_PLUGIN_DIR)
@@ -65,5 +66,5 @@ def find_library(kind: str, explicit: str | os.PathLike | None = None) -> Path:
             return path.resolve()
     looked = ", ".join(str(c) for c in candidates)
     raise PluginNotFoundError(
-        f"{what} ({name}) not found (looked in {looked}); run `nat-export build-plugins` or pass --plugin PATH"
+        f"{what} ({name}) not found (looked in {looked}); run `nat-export build-plugins` or pass {flag} PATH"
     )

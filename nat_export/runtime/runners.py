@@ -245,6 +245,25 @@ class TorchRunner(ModelRunner):
         del self._net
 
 
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+
+
+def _check_engine_file(path: Path) -> None:
+    """Anything that is not an .onnx file is taken for an engine only when it looks like one.
+
+    Raises:
+        RunnerError: neither an engine suffix nor a sidecar (e.g. an image given where the model goes).
+    """
+    from ..tensorrt.sidecar import sidecar_path
+
+    if path.suffix.lower() in ENGINE_SUFFIXES or sidecar_path(path).is_file():
+        return
+    raise RunnerError(
+        f"{path} is neither an .onnx file nor a TensorRT engine ({'/'.join(ENGINE_SUFFIXES)}, or with its sidecar "
+        f"{sidecar_path(path).name}); pass the model file first, then the images"
+    )
+
+
 def open_model(
     path: str | Path,
     *,
@@ -288,6 +307,7 @@ def open_model(
 
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found; pass an engine built by `nat-export trt` or an .onnx file")
+        _check_engine_file(path)
         return TrtRunner(TrtEngine(path, plugin_lib=plugin, cuda_graphs=cuda_graphs, verbose=verbose))
     if facts is None:
         model, facts = read_onnx(path, load_weights=expand_missing_op)
