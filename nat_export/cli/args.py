@@ -141,7 +141,10 @@ def load_from_args(args, spec=_NOT_GIVEN, console=None):
         if ema:
             raise UsageError("--ema needs --weights FILE (a training checkpoint holding EMA weights)")
         loaded = load_model(None, preprocess=preprocess)
-    if console is not None:
+    if console is not None:  # notes and warnings go to stderr: stdout may carry the command's output
+        from .console import wide_console
+
+        console = wide_console(stderr=True)
         for note in loaded.notes:
             console.print(f"note: {note}")
         _resolution_note(args, loaded, console)

@@ -188,8 +188,8 @@ def test_a_recorded_hub_id_is_never_downloaded(run_cli, micro_onnx, tmp_path, mo
 
 
 def test_random_weights_warning_names_the_variants_own_checkpoint(run_cli, tmp_path):
-    code, out, _ = run_cli("onnx", tmp_path / "d.onnx", "--model", "dinat-mini", "--resolution", "64", "--no-validate")
-    text = " ".join(out.split())
+    code, _, err = run_cli("onnx", tmp_path / "d.onnx", "--model", "dinat-mini", "--resolution", "64", "--no-validate")
+    text = " ".join(err.split())
     assert code == 0 and "randomly initialised" in text and "shi-labs/dinat-mini-in1k-224" in text
 
 
