@@ -42,24 +42,31 @@ def add_parser(sub):
     p.add_argument("output", metavar="OUT.onnx", help="file to write")
     add_model_args(p)
     s = p.add_argument_group("shape")
-    s.add_argument("--resolution", default="224", metavar="N|HxW", help="input resolution (default 224)")
+    s.add_argument("--resolution", default="224", metavar="N|HxW", help="input resolution (default: 224)")
     b = s.add_mutually_exclusive_group()
     b.add_argument("--batch", type=int, metavar="N", help="static batch size (default: a dynamic batch axis)")
     b.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (the default)")
     s.add_argument("--dynamic-resolution", action="store_true", help="dynamic height/width axes")
     f = p.add_argument_group("precision and format")
-    add_precision_args(f, "graph (default fp32)", dtype_alias=True)
-    f.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    add_precision_args(
+        f, "graph (default: fp32)", dtype_alias=True, bf16_help="bf16 graph (validated only against an engine)"
+    )
+    f.add_argument("--opset", type=int, default=18, metavar="N", help="ONNX opset, 18..25 (default: 18)")
     f.add_argument(
         "--portable",
         action="store_true",
         help="NA as standard ONNX ops: runs in stock ONNX Runtime / TensorRT without the plugin",
     )
     f.add_argument("--features", action="store_true", help="add per-level feature outputs features_0..3 (backbone use)")
-    f.add_argument("--plugin-namespace", default="", help="TensorRT plugin namespace recorded on NA nodes (default '')")
+    f.add_argument(
+        "--plugin-namespace",
+        default="",
+        metavar="NS",
+        help="TensorRT plugin namespace recorded on NA nodes (default: '')",
+    )
     a = p.add_argument_group("validation and output")
     a.add_argument("--no-validate", action="store_true", help="skip the validation after writing")
-    a.add_argument("--samples", type=int, default=2, help="validation batches (default 2)")
+    a.add_argument("--samples", type=int, default=2, metavar="N", help="validation batches (default: 2)")
     add_json_arg(a, "the validation report")
     add_force_arg(a, "OUT.onnx (and the --json file)")
     add_verbose_arg(a)

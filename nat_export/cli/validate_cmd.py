@@ -42,13 +42,13 @@ def add_parser(sub):
     p.add_argument("onnx", metavar="MODEL.onnx")
     p.add_argument("--engine", metavar="ENGINE", help="TensorRT engine built from MODEL.onnx to compare as well")
     g = p.add_argument_group("inputs and tolerances")
-    g.add_argument("--samples", type=int, default=4, help="number of random input batches (default 4)")
+    g.add_argument("--samples", type=int, default=4, metavar="N", help="random input batches (default: 4)")
     g.add_argument("--batch", type=int, metavar="N", help="batch size of each sample (default: the file's, or 2)")
     g.add_argument(
         "--images", metavar="DIR", help="use the images in DIR (preprocessed per the metadata) instead of random inputs"
     )
-    g.add_argument("--atol", type=float, help="absolute tolerance (default per precision)")
-    g.add_argument("--rtol", type=float, help="relative tolerance (default per precision)")
+    g.add_argument("--atol", type=float, metavar="X", help="absolute tolerance (default: per precision)")
+    g.add_argument("--rtol", type=float, metavar="X", help="relative tolerance (default: per precision)")
     o = p.add_argument_group("output")
     add_json_arg(o, "the report")
     add_force_arg(o, "the --json file")

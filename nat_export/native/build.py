@@ -325,16 +325,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--out-dir",
         type=Path,
         default=None,
+        metavar="DIR",
         help="where the libraries go (default: $NAT_EXPORT_PLUGIN_DIR or ~/.cache/nat-export/plugins)",
     )
     parser.add_argument(
         "--trt-include",
         default=None,
+        metavar="DIR",
         help="TensorRT include folder (default: TensorRT_ROOT, TRT_INCLUDE_DIR, system, kernel-lens wheel)",
     )
     parser.add_argument(
         "--ort-include",
         default=None,
+        metavar="DIR",
         help="ONNX Runtime include folder (default: ORT_INCLUDE_DIR, ONNXRUNTIME_ROOT, system, cache)",
     )
     parser.add_argument(
@@ -348,16 +351,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="also build the test libraries and programs into <out-dir>/build (for tests/native)",
     )
     parser.add_argument(
-        "--cuda-archs", default=None, help=f"CUDA architectures, e.g. '86' or '80;90' (default: {DEFAULT_CUDA_ARCHS})"
+        "--cuda-archs",
+        default=None,
+        metavar="ARCHS",
+        help=f"CUDA architectures, e.g. '86' or '80;90' (default: {DEFAULT_CUDA_ARCHS})",
     )
-    parser.add_argument("-j", "--jobs", type=int, default=None, help="parallel build jobs (default: CPU count)")
-    parser.add_argument("--verbose", action="store_true", help="show the CMake and compiler output")
-    parser.add_argument("--json", action="store_true", help="print the built libraries as JSON")
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=None, metavar="N", help="parallel build jobs (default: CPU count)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the CMake and compiler output")
+    parser.add_argument(
+        "--json", nargs="?", const="-", metavar="FILE", help="write the built libraries as JSON to FILE ('-': stdout)"
+    )
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run `build-plugins` from parsed arguments; returns the exit code."""
+def run(args: argparse.Namespace, raise_errors: bool = False) -> int:
+    """Run `build-plugins` from parsed arguments; returns the exit code (``raise_errors``: NativeBuildError
+    propagates, for the CLI's own error path)."""
     import contextlib
 
     # With --json, stdout carries only the JSON; progress lines go to stderr.
@@ -375,11 +386,19 @@ def run(args: argparse.Namespace) -> int:
                 verbose=getattr(args, "verbose", False),
             )
     except NativeBuildError as e:
+        if raise_errors:
+            raise
         print(f"error: {e}", file=sys.stderr)
         return 1
-    if getattr(args, "json", False):
-        print(json.dumps({k: str(v) for k, v in built.items()}))
+    if getattr(args, "json", None):
+        text = json.dumps({k: str(v) for k, v in built.items()})
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
     if not built:
+        if raise_errors:
+            return 1
         print("error: no plugin library was built (see the lines above for why)", file=sys.stderr)
         return 1
     return 0

@@ -21,9 +21,9 @@ def test_every_command_has_help_with_examples(cmd, capsys):
 
 
 FLAGS = {
-    "--json": ("onnx", "validate", "bench", "infer", "trt", "models"),
+    "--json": ("onnx", "validate", "bench", "infer", "trt", "models", "build-plugins"),
     "--force": ("onnx", "validate", "bench", "infer", "trt", "models"),
-    "--verbose": ("onnx", "validate", "bench", "infer", "trt"),
+    "--verbose": ("onnx", "validate", "bench", "infer", "trt", "build-plugins"),
     "--plugin": ("validate", "bench", "infer", "trt"),
     "--ort-op-library": ("onnx", "validate", "bench", "infer"),
     "--fp16": ("onnx", "bench", "trt"),
