@@ -306,6 +306,24 @@ def check_not_an_input(output, inputs, what: str) -> None:
             raise UsageError(f"{what} {output} is also an input ({src}); give the output another file name")
 
 
+def check_writable(path, what: str) -> None:
+    """Refuse, before any work, an output whose folder cannot be written.
+
+    Raises:
+        UsageError: the nearest existing folder above ``path`` is not writable, or is not a folder.
+    """
+    import os
+    from pathlib import Path
+
+    folder = Path(path).absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {what} {path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {what} {path}: the folder {folder} is not writable; choose another path")
+
+
 def check_json_target(args, inputs=()) -> None:
     """Refuse a ``--json`` file that is one of the inputs, or exists without ``--force``, before any work.
 
@@ -323,6 +341,7 @@ def check_json_target(args, inputs=()) -> None:
             raise UsageError(f"--json {target} is also the model file {src}; give the report another file name")
     if path.is_dir():
         raise UsageError(f"--json {target} is a folder; give a file name")
+    check_writable(path, "--json")
     if path.exists() and not getattr(args, "force", False):
         raise FileExistsError(f"{target} exists; pass --force to overwrite it")
 

@@ -12,6 +12,7 @@ from .args import (
     add_ort_args,
     add_verbose_arg,
     check_json_target,
+    check_writable,
     parse_preprocess,
     warn_deprecated,
     write_json,
@@ -95,6 +96,7 @@ def run(args) -> int:
             raise UsageError(f"--save-input {target} is one of the input files; give another file name")
         if target.exists() and not args.force:
             raise FileExistsError(f"{args.save_input} exists; pass --force to overwrite it")
+        check_writable(target, "--save-input")
     check_json_target(args, inputs=[args.model, *args.images, args.save_input])
     runner = _open(args)
     desc = runner.description

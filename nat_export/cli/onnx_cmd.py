@@ -13,6 +13,7 @@ from .args import (
     add_verbose_arg,
     check_json_target,
     check_not_an_input,
+    check_writable,
     load_from_args,
     model_input_files,
     quiet_torch_warnings,
@@ -86,6 +87,7 @@ def run(args) -> int:
     if out.is_dir():
         raise UsageError(f"{out} is a folder; give the ONNX file a name, e.g. {out / 'model.onnx'}")
     check_not_an_input(out, model_input_files(args), "the output")
+    check_writable(out, "the output")
     if out.exists() and not args.force:
         raise FileExistsError(f"{out} exists; pass --force to overwrite it")
     check_json_target(args, inputs=[out, *model_input_files(args)])

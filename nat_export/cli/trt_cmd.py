@@ -13,6 +13,7 @@ from .args import (
     add_verbose_arg,
     check_json_target,
     check_not_an_input,
+    check_writable,
     has_model_args,
     load_from_args,
     model_input_files,
@@ -126,6 +127,7 @@ def run(args) -> int:
         raise UsageError(f"-o {engine} is a folder; give the engine a file name, e.g. {engine / 'model.engine'}")
     if engine is not None:
         check_not_an_input(engine, [args.onnx, *model_input_files(args)], "-o")
+        check_writable(engine, "the engine")
     check_json_target(args, inputs=[args.onnx, args.output])
     if args.onnx is None:
         from ..tensorrt.env import import_tensorrt, require_gpu

@@ -185,8 +185,11 @@ def write_atomic(path: str | Path, data: bytes | memoryview, force: bool = True,
         raise FileExistsError(f"{path} is a folder; give a file name")
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:  # name the file asked for, not the temporary one
+        raise OSError(e.errno, e.strerror, str(path)) from None
     umask = os.umask(0)
     os.umask(umask)
     previous = {}

@@ -282,7 +282,7 @@ def _choice(*allowed):
 _SCHEMA = {
     "variant": (False, _str),
     "config": (True, _dict),
-    "contract_version": (False, _str),
+    "contract_version": (False, _choice("1")),  # the NA op contract this nat-export implements
     "na_mode": (False, _choice("plugin", "portable")),
     "dtype": (False, _choice("fp32", "fp16", "bf16")),
     "resolution": (True, _resolution),

@@ -243,3 +243,23 @@ def test_validate_fixed_batch_file(run_cli, micro_loaded, image_file, tmp_path):
     assert code == 2 and "--atol must be a finite number" in err
     code, _, err = run_cli("validate", path, "--engine", path)
     assert code == 2 and "--engine takes a TensorRT engine" in err
+
+
+def test_unwritable_output_folder_is_refused_before_any_work(run_cli, micro_onnx, tmp_path, monkeypatch):
+    import os
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(ro) else real(p, mode))
+    code, _, err = run_cli("validate", micro_onnx, "--json", ro / "r.json")
+    assert code == 2 and "not writable" in err and str(ro / "r.json") in err and ".tmp" not in err
+    code, _, err = run_cli("onnx", ro / "m.onnx", "--model", "nat-mini")
+    assert code == 2 and "not writable" in err
+
+
+def test_future_contract_version_is_refused():
+    from nat_export.onnx.metadata import MetadataError, ModelDescription
+
+    with pytest.raises(MetadataError, match="contract_version is '99'"):
+        ModelDescription.from_props({"nat_export.contract_version": "99"})
