@@ -120,6 +120,12 @@ def run(args) -> int:
     outputs = _run_in_batches(runner, x)
     logits = outputs.get("logits", next(iter(outputs.values())))
     labels = desc.labels
+    source = desc.source or {}
+    if source and not (source.get("weights") or source.get("from_pretrained")):
+        err(
+            f"warning: {args.model} was exported from {source.get('model', 'a model')} with random weights (no "
+            "checkpoint was loaded); these labels mean nothing"
+        )
     if not labels:
         err("note: the model file records no labels; printing class indices")
     rows = top_k(logits, labels, args.top)

@@ -83,6 +83,10 @@ def open_image(path: str | Path, color: str = "RGB"):
     return _to_8bit(img).convert(color)
 
 
+#: largest intermediate image the resize may make (pixels); Pillow's own decompression-bomb limit guards decoding
+MAX_RESIZED_PIXELS = 64 * 10**6
+
+
 def resize_and_crop(img, pp: Preprocessing | Mapping):
     """Resize and crop as the recipe says: ``exact`` resizes to the input size; ``shorter_side`` resizes the
     shorter side (keeping the aspect ratio, never below the crop) and center-crops."""
@@ -101,6 +105,11 @@ def resize_and_crop(img, pp: Preprocessing | Mapping):
     if new_w < crop_w or new_h < crop_h:  # a crop wider/taller than the resized image: grow it
         f = max(crop_w / new_w, crop_h / new_h)
         new_w, new_h = max(crop_w, int(np.ceil(new_w * f))), max(crop_h, int(np.ceil(new_h * f)))
+    if new_w * new_h > MAX_RESIZED_PIXELS:  # e.g. a 1x300000 strip: its resize alone would take gigabytes
+        raise ValueError(
+            f"image of {w}x{h} pixels would be resized to {new_w}x{new_h} (shorter side {short}), more than "
+            f"{MAX_RESIZED_PIXELS // 10**6} million pixels; crop it to a usual aspect ratio first"
+        )
     if (new_w, new_h) != (w, h):
         img = img.resize((new_w, new_h), method)
     left = int(round((new_w - crop_w) / 2.0))

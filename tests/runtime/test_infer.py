@@ -184,3 +184,22 @@ def test_infer_preprocess_override(run_cli, micro_onnx, image_file, tmp_path):
     assert not np.array_equal(np.fromfile(a, dtype="<f4"), np.fromfile(b, dtype="<f4"))
     code, _, err = run_cli("infer", micro_onnx, image_file, "--preprocess", "crop_pct=7")
     assert code == 2 and "crop_pct" in err
+
+
+def test_extreme_aspect_ratio_is_refused_before_resizing(run_cli, micro_onnx, tmp_path):
+    from PIL import Image
+
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", (300000, 1)).save(strip)
+    code, _, err = run_cli("infer", micro_onnx, strip)
+    assert code == 2 and "aspect ratio" in err and err.count("\n") == 1
+
+
+def test_infer_warns_about_a_random_weights_file(run_cli, image_file, tmp_path):
+    from nat_export.export import ExportOptions, export_onnx
+    from nat_export.models import load_model
+
+    path = tmp_path / "random.onnx"
+    export_onnx(load_model("nat-mini"), path, ExportOptions(resolution=(64, 64), portable=True))
+    code, _, err = run_cli("infer", path, image_file)
+    assert code == 0 and "random weights" in err
