@@ -251,6 +251,11 @@ def build_plugins(
 
     trt_dir, trt_why = find_trt_include(trt_include)
     ort_dir, ort_why = find_ort_include(ort_include, fetch=fetch_ort_headers, verbose=verbose)
+    if trt_dir is None and ort_dir is None and not build_tests:  # checked before a minute of compiling
+        raise NativeBuildError(
+            f"no adapter can be built: TensorRT headers: {trt_why}; ONNX Runtime headers: {ort_why}"
+            + ("" if fetch_ort_headers else " (or pass --fetch-ort-headers)")
+        )
 
     generator = "Ninja" if shutil.which("ninja") else "Unix Makefiles"
     cache = bdir / "CMakeCache.txt"
@@ -342,8 +347,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--fetch-ort-headers",
-        action="store_true",
-        help="download the ONNX Runtime headers from Debian (libonnxruntime-dev) if none are found",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="download the ONNX Runtime headers from Debian (libonnxruntime-dev) if none are found (default: on)",
     )
     parser.add_argument(
         "--build-tests",
