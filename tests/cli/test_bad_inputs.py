@@ -1,0 +1,135 @@
+"""Bad input, command by command: one line `nat-export CMD: error: <problem>; <fix>`, a non-zero exit, no
+traceback, and no input or existing output changed (issue: every bad input gets one clear line)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from ..conftest import FIXTURES
+
+HF = FIXTURES / "nat_micro" / "hf"
+
+
+def _digest(paths):
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
+
+
+@pytest.fixture
+def files(tmp_path, micro_onnx, image_file):
+    """Named inputs for the cases: the model, an image, junk files, a folder, an existing output."""
+    f = {"onnx": micro_onnx, "img": image_file, "dir": tmp_path / "folder", "out": tmp_path / "exists.json"}
+    f["dir"].mkdir()
+    f["out"].write_text("{}")
+    (tmp_path / "text.onnx").write_text("not a model")
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "cut.onnx").write_bytes(micro_onnx.read_bytes()[:2000])
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    (tmp_path / "cfg_zero_heads.json").write_text('{"model_type": "nat", "num_heads": [0, 2, 2, 4]}')
+    (tmp_path / "cfg_even_kernel.json").write_text('{"model_type": "dinat", "kernel_size": 4}')
+    (tmp_path / "cfg_not_json.json").write_text("{depths: [1, 2")
+    (tmp_path / "weights.txt").write_text("hello")
+    f["tmp"] = tmp_path
+    return f
+
+
+CASES = {
+    "onnx": [
+        (["{dir}"], 2, "is a folder"),
+        (["{out}"], 2, "exists; pass --force"),
+        (["{tmp}/m.onnx", "--model", "no-such-variant"], 2, "no-such-variant"),
+        (["{tmp}/m.onnx", "--model", "{tmp}/cfg_zero_heads.json"], 2, "num_heads"),
+        (["{tmp}/m.onnx", "--model", "{tmp}/cfg_even_kernel.json"], 2, "kernel_size"),
+        (["{tmp}/m.onnx", "--model", "{tmp}/cfg_not_json.json"], 2, "JSON"),
+        (["{tmp}/m.onnx", "--model", "nat-mini", "--weights", "{tmp}/weights.txt"], 2, "weights"),
+        (["{tmp}/m.onnx", "--weights", "{tmp}/missing.pth", "--model", "nat-mini"], 2, "not found"),
+        (["{tmp}/m.onnx", "--resolution", "0"], 2, "resolution"),
+        (["{tmp}/m.onnx", "--resolution", "16"], 2, "too small"),
+        (["{tmp}/m.onnx", "--resolution", "axb"], 2, "resolution"),
+        (["{tmp}/m.onnx", "--batch", "0"], 2, "--batch"),
+        (["{tmp}/m.onnx", "--opset", "17"], 2, "--opset"),
+        (["{tmp}/m.onnx", "--opset", "99"], 2, "--opset"),
+        (["{tmp}/m.onnx", "--samples", "0"], 2, "--samples"),
+        (["{tmp}/m.onnx", "--preprocess", "crop_pct=9"], 2, "crop_pct"),
+        (["{tmp}/m.onnx", "--preprocess", "nonsense"], 2, "KEY=VALUE"),
+        (["{tmp}/m.onnx", "--json", "{tmp}/m.onnx"], 2, "also the model file"),
+        (["{tmp}/m.onnx", "--from-pretrained", HF, "--weights", "{tmp}/weights.txt"], 2, "not both"),
+    ],
+    "validate": [
+        (["{tmp}/missing.onnx"], 2, "not found"),
+        (["{dir}"], 2, "not a file"),
+        (["{tmp}/text.onnx"], 2, "not a readable ONNX model"),
+        (["{tmp}/empty.onnx"], 2, "ONNX"),
+        (["{tmp}/cut.onnx"], 2, "not a readable ONNX model"),
+        (["{onnx}", "--samples", "0"], 2, "--samples"),
+        (["{onnx}", "--batch", "0"], 2, "--batch"),
+        (["{onnx}", "--atol", "-1"], 2, "--atol"),
+        (["{onnx}", "--rtol", "inf"], 2, "--rtol"),
+        (["{onnx}", "--images", "{tmp}/missing"], 2, "images"),
+        (["{onnx}", "--images", "{dir}"], 2, "no images"),
+        (["{onnx}", "--engine", "{onnx}"], 2, "--engine takes a TensorRT engine"),
+        (["{onnx}", "--json", "{onnx}"], 2, "also the model file"),
+        (["{onnx}", "--json", "{out}"], 2, "exists; pass --force"),
+        (["{onnx}", "--json", "{dir}"], 2, "folder"),
+        (["{onnx}", "--ort-op-library", "{tmp}/missing.so"], 2, "--ort-op-library"),
+    ],
+    "bench": [
+        ([], 2, "ENGINE|ONNX or --torch"),
+        (["{onnx}", "--torch"], 2, "one of them"),
+        (["{onnx}", "--batch-sizes", "0"], 2, "--batch-sizes"),
+        (["{onnx}", "--batch-sizes", "1,x"], 2, "--batch-sizes"),
+        (["{onnx}", "--iterations", "0"], 2, "--iterations"),
+        (["{onnx}", "--warmup", "-1"], 2, "--warmup"),
+        (["{onnx}", "--bf16"], 2, "--bf16"),
+        (["{onnx}", "--model", "nat-mini"], 2, "go with --torch"),
+        (["{img}"], 2, "neither an .onnx file nor a TensorRT engine"),
+        (["{tmp}/text.onnx"], 2, "not a readable ONNX model"),
+        (["{onnx}", "--json", "{onnx}"], 2, "also the model file"),
+        (["--torch", "--model", "nat-mini", "--device", "cuda"], None, "--device cuda"),
+    ],
+    "infer": [
+        (["{onnx}", "{tmp}/missing.png"], 2, "not found"),
+        (["{onnx}", "{tmp}/bad.png"], 2, "cannot read image"),
+        (["{onnx}", "{img}", "--top", "0"], 2, "--top"),
+        (["{img}", "{onnx}"], 2, "neither an .onnx file nor a TensorRT engine"),
+        (["{tmp}/text.onnx", "{img}"], 2, "not a readable ONNX model"),
+        (["{onnx}", "{img}", "--save-input", "{img}"], 2, "input files"),
+        (["{onnx}", "{img}", "--save-input", "{out}"], 2, "exists; pass --force"),
+        (["{onnx}", "{img}", "--json", "{img}"], 2, "also the model file"),
+        (["{onnx}", "{img}", "--preprocess", "mean=x"], 2, "--preprocess"),
+        (["{onnx}", "{img}", "--provider", "tensorrt"], None, "TensorRT"),
+    ],
+    "trt": [
+        (["{tmp}/missing.onnx"], None, "not found"),
+        (["{onnx}", "-o", "{onnx}"], 2, "also an input"),
+        (["{onnx}", "--model", "nat-mini"], 2, "not both"),
+        (["{onnx}", "-o", "{dir}"], 2, "folder"),
+        (["{onnx}", "--batch", "0"], 2, "--batch"),
+        (["{onnx}", "--min", "8", "--max", "2"], 2, "min <= opt <= max"),
+        (["{onnx}", "--min", "1x3", "--max", "2x3"], 2, "dims"),
+        (["{onnx}", "--batch", "2", "--max", "4"], 2, "not both"),
+    ],
+    "models": [
+        (["--json", "{dir}"], 2, "folder"),
+        (["--json", "{out}"], 2, "exists; pass --force"),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "command, argv, code, words",
+    [(cmd, argv, code, words) for cmd, cases in CASES.items() for argv, code, words in cases],
+    ids=[f"{cmd}-{i}" for cmd, cases in CASES.items() for i in range(len(cases))],
+)
+def test_bad_input_is_one_clear_line(run_cli, files, command, argv, code, words):
+    argv = [str(a).format(**files) for a in argv]
+    watched = [files["onnx"], files["img"], files["out"]]
+    before = _digest(watched)
+    exit_code, _, err = run_cli(command, *argv)
+    errors = [line for line in err.splitlines() if f"nat-export {command}: error:" in line]
+    assert exit_code != 0 and (code is None or exit_code == code), (exit_code, err)
+    assert len(errors) == 1 and words in errors[0], err
+    assert "Traceback" not in err
+    assert _digest(watched) == before
+    assert not list(files["tmp"].rglob(".*.tmp"))
