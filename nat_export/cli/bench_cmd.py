@@ -70,7 +70,7 @@ def add_parser(sub):
     p.add_argument("--cache-dir", metavar="DIR", help="TensorRT EP: engine and timing cache folder")
     add_model_args(p)
     g = p.add_argument_group("--torch")
-    g.add_argument("--resolution", default="224", metavar="N|HxW", help="input resolution (default: 224)")
+    g.add_argument("--resolution", metavar="N|HxW", help="input resolution (default: 224)")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: cuda when available")
     p.set_defaults(run=run)
 
@@ -83,7 +83,6 @@ def _setup(args, console):
     if args.torch:
         import torch
 
-        from ..export import parse_resolution
         from ..runtime.runners import TorchRunner
 
         quiet_torch_warnings()
@@ -92,7 +91,7 @@ def _setup(args, console):
             raise UsageError("--device cuda: no CUDA GPU is usable by this PyTorch; use --device cpu")
         loaded = load_from_args(args, console=console)
         runner = TorchRunner(
-            loaded.model, device=device, dtype=args.precision, resolution=parse_resolution(args.resolution)
+            loaded.model, device=device, dtype=args.precision, resolution=_torch_resolution(args.resolution)
         )
         sync = bench.cuda_sync() if device == "cuda" else None
         return runner, runner.timed_call, sync, f"{runner.backend} ({loaded.name})"
@@ -128,6 +127,38 @@ def _setup(args, console):
     return runner, runner.timed_call, None, runner.backend
 
 
+def _torch_resolution(text) -> tuple[int, int]:
+    from ..export import parse_resolution
+
+    h, w = parse_resolution(text or "224")
+    if min(h, w) < 32:
+        raise UsageError(f"--resolution {h}x{w} is too small: NAT/DiNAT downsample by 32, use at least 32x32")
+    return h, w
+
+
+def _check_flags_apply(args) -> None:
+    """Flags of one kind of target are refused for the others, rather than silently ignored."""
+    from ..runtime.runners import is_onnx
+
+    if args.torch:
+        wrong = [f for f, on in (("--host-io", args.host_io), ("--no-cuda-graphs", args.no_cuda_graphs)) if on]
+        wrong += ["--cache-dir"] if args.cache_dir else []
+        wrong += ["--provider tensorrt"] if args.provider != "cpu" else []
+        if wrong:
+            raise UsageError(f"{', '.join(wrong)} do not apply to --torch; leave them out")
+        return
+    wrong = [f for f, on in (("--resolution", args.resolution), ("--device", args.device != "auto")) if on]
+    if is_onnx(args.target):
+        wrong += [f for f, on in (("--host-io", args.host_io), ("--no-cuda-graphs", args.no_cuda_graphs)) if on]
+        if args.cache_dir and args.provider != "tensorrt":
+            wrong.append("--cache-dir (TensorRT EP only)")
+    else:
+        wrong += [f for f, on in (("--cache-dir", args.cache_dir), ("--provider", args.provider != "cpu")) if on]
+    if wrong:
+        kind = "an .onnx file" if is_onnx(args.target) else "an engine"
+        raise UsageError(f"{', '.join(wrong)} do not apply to {kind}; leave them out (see `nat-export bench --help`)")
+
+
 def _check_batch(runner, batch: int) -> None:
     """Every batch size is checked before the first is timed."""
     from ..runtime.runners import RunnerError, TrtRunner
@@ -161,6 +192,7 @@ def run(args) -> int:
     if args.iterations < 1 or args.warmup < 0:
         raise UsageError("--iterations must be >= 1 and --warmup >= 0")
     check_json_target(args, inputs=[args.target])
+    _check_flags_apply(args)
     console = Console(stderr=True)
     runner, make, sync, backend = _setup(args, console)
     if args.batch_sizes is None and runner.max_batch is not None and runner.min_batch == runner.max_batch:

@@ -133,3 +133,18 @@ def test_bad_input_is_one_clear_line(run_cli, files, command, argv, code, words)
     assert "Traceback" not in err
     assert _digest(watched) == before
     assert not list(files["tmp"].rglob(".*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["{onnx}", "--host-io"], "--host-io do not apply to an .onnx file"),
+        (["{onnx}", "--resolution", "64"], "--resolution do not apply"),
+        (["{onnx}", "--device", "cpu"], "--device do not apply"),
+        (["--torch", "--model", "nat-mini", "--resolution", "10"], "too small"),
+        (["--torch", "--model", "nat-mini", "--no-cuda-graphs"], "do not apply to --torch"),
+    ],
+)
+def test_bench_flags_that_do_not_apply_are_refused(run_cli, files, argv, words):
+    code, _, err = run_cli("bench", *[str(a).format(**files) for a in argv])
+    assert code == 2 and words in err and "Traceback" not in err
