@@ -126,7 +126,11 @@ def run(args) -> int:
             f"warning: {args.model} was exported from {source.get('model', 'a model')} with random weights (no "
             "checkpoint was loaded); these labels mean nothing"
         )
-    if not labels:
+    classes = logits.shape[-1]
+    if labels and len(labels) != classes:
+        err(f"warning: the model file records {len(labels)} labels for {classes} classes; printing class indices")
+        labels = None
+    elif not labels:
         err("note: the model file records no labels; printing class indices")
     rows = top_k(logits, labels, args.top)
     if args.json:

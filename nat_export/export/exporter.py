@@ -96,6 +96,12 @@ def check_options(config: NatConfig, opts: ExportOptions) -> None:
         raise NAShapeError(
             f"--opset {opts.opset} is too old: LayerNormalization and the exporter need opset >= {MIN_OPSET}"
         )
+    pp = getattr(config, "preprocessing", None)
+    if pp is not None and (len(pp.mean) not in (1, config.in_chans) or len(pp.std) not in (1, config.in_chans)):
+        raise NAShapeError(
+            f"the preprocessing has {len(pp.mean)} mean / {len(pp.std)} std values for a {config.in_chans}-channel "
+            f"model; give 1 or {config.in_chans} (e.g. --preprocess mean=0.5,0.5,0.5)"
+        )
     if opts.batch is not None and opts.batch < 1:
         raise NAShapeError(f"--batch must be >= 1, got {opts.batch}")
 

@@ -148,6 +148,16 @@ def validate(
         onnx_model, facts = read_onnx(onnx_path, load_weights=True)  # once: metadata, shapes, weights
     desc = facts.description
     dtype = desc.dtype or "fp32"
+    if onnx_model is not None and desc.dtype is not None:
+        from ..onnx.fp16 import graph_float_type
+        from ..onnx.metadata import MetadataError
+
+        actual = graph_float_type(onnx_model)
+        if actual is not None and actual != desc.dtype:
+            raise MetadataError(
+                f"{onnx_path}: nat_export.dtype says {desc.dtype} but the graph's weights are {actual} (the tolerance "
+                "depends on it); re-export the model with `nat-export onnx`"
+            )
     features = len(facts.outputs) > 1
     fixed = facts.fixed_batch
     if samples < 1 and inputs is None:

@@ -148,3 +148,25 @@ def test_bad_input_is_one_clear_line(run_cli, files, command, argv, code, words)
 def test_bench_flags_that_do_not_apply_are_refused(run_cli, files, argv, words):
     code, _, err = run_cli("bench", *[str(a).format(**files) for a in argv])
     assert code == 2 and words in err and "Traceback" not in err
+
+
+def test_tampered_dtype_and_label_count(run_cli, micro_onnx, image_file, tmp_path):
+    import onnx
+
+    from nat_export.onnx.metadata import ModelDescription
+
+    m = onnx.load(str(micro_onnx))
+    desc = ModelDescription.read(m)
+    desc.dtype, desc.labels = "fp16", ["a", "b"]
+    desc.write(m)
+    path = tmp_path / "tampered.onnx"
+    onnx.save(m, str(path))
+    code, _, err = run_cli("validate", path)
+    assert code == 2 and "nat_export.dtype says fp16 but the graph's weights are fp32" in err
+    code, out, err = run_cli("infer", path, image_file)
+    assert code == 0 and "2 labels for 10 classes" in err and "class " in out
+
+
+def test_preprocessing_that_does_not_fit_the_channels(run_cli, tmp_path):
+    code, _, err = run_cli("onnx", tmp_path / "m.onnx", "--model", "nat-mini", "--preprocess", "mean=1,2")
+    assert code == 2 and "2 mean / 3 std values for a 3-channel model" in err and not (tmp_path / "m.onnx").exists()
