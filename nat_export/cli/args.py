@@ -141,14 +141,20 @@ def load_from_args(args, spec=_NOT_GIVEN, console=None):
         if ema:
             raise UsageError("--ema needs --weights FILE (a training checkpoint holding EMA weights)")
         loaded = load_model(None, preprocess=preprocess)
-    if console is not None:  # notes and warnings go to stderr: stdout may carry the command's output
-        from .console import wide_console
+    if console is not None:
+        print_load_notes(args, loaded)
+    return loaded
 
-        console = wide_console(stderr=True)
-        for note in loaded.notes:
-            console.print(f"note: {note}")
-        _resolution_note(args, loaded, console)
-    if loaded.source == "random" and console is not None:
+
+def print_load_notes(args, loaded) -> None:
+    """The loader's notes and the random-weights warning, on stderr (stdout may carry the command's output)."""
+    from .console import wide_console
+
+    console = wide_console(stderr=True)
+    for note in loaded.notes:
+        console.print(f"note: {note}")
+    _resolution_note(args, loaded, console)
+    if loaded.source == "random":
         from ..models import VARIANTS
 
         variant = VARIANTS.get(str(loaded.name))
@@ -158,7 +164,6 @@ def load_from_args(args, spec=_NOT_GIVEN, console=None):
             f"[yellow]warning:[/] {loaded.name} is randomly initialised (no weights given); its outputs mean nothing. "
             f"Load real weights with {where}--weights FILE --model {loaded.name}"
         )
-    return loaded
 
 
 _RECORDED_FIX = "name the PyTorch model with --model/--from-pretrained/--weights"

@@ -16,6 +16,7 @@ from .args import (
     check_writable,
     load_from_args,
     model_input_files,
+    print_load_notes,
     quiet_torch_warnings,
     write_json,
 )
@@ -103,10 +104,11 @@ def run(args) -> int:
         features=args.features,
         plugin_namespace=args.plugin_namespace,
     )
-    loaded = load_from_args(args, console=console)
+    loaded = load_from_args(args)  # its notes follow the checks: a bad option is one line
     check_options(loaded.model.config, opts)
     runs = opts.batch or (1 if args.no_validate else 2)
     check_run_memory(args, loaded.model.config, runs, opts.resolution, f"exporting {loaded.name}")
+    print_load_notes(args, loaded)
     with step(console, f"exporting {loaded.name} ({opts.na_mode} NA, {opts.dtype}) to {out} ..."):
         result = export_onnx(loaded, out, opts, force=args.force)
     size = out.stat().st_size / 2**20
