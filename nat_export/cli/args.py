@@ -343,9 +343,11 @@ def check_json_target(args, inputs=()) -> None:
     path = Path(target)
     for src in inputs:
         if src is not None and path.resolve() == Path(src).resolve():
-            raise UsageError(f"--json {target} is also the model file {src}; give the report another file name")
+            raise UsageError(f"--json {target} is also an input file ({src}); give the report another file name")
     if path.is_dir():
         raise UsageError(f"--json {target} is a folder; give a file name")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"--json {target} is not a regular file (a device or a pipe); give a file name")
     check_writable(path, "--json")
     if path.exists() and not getattr(args, "force", False):
         raise FileExistsError(f"{target} exists; pass --force to overwrite it")

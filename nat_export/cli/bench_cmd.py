@@ -182,7 +182,7 @@ def run(args) -> int:
     from ..runtime import bench
 
     if bool(args.target) == bool(args.torch):
-        raise UsageError("give ENGINE|ONNX or --torch (one of them)")
+        raise UsageError("give ENGINE|ONNX or --torch (one of them); e.g. nat-export bench model.onnx")
     if has_model_args(args) and not args.torch:
         raise UsageError("--model/--from-pretrained/--weights go with --torch; an engine or ONNX file holds its model")
     try:
@@ -190,7 +190,7 @@ def run(args) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     if args.iterations < 1 or args.warmup < 0:
-        raise UsageError("--iterations must be >= 1 and --warmup >= 0")
+        raise UsageError("--iterations must be >= 1 and --warmup >= 0; e.g. --iterations 100 --warmup 10")
     check_json_target(args, inputs=[args.target])
     _check_flags_apply(args)
     console = Console(stderr=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .args import (
     add_force_arg,
     add_json_arg,
@@ -89,7 +91,7 @@ def run(args) -> int:
         print(msg, file=sys.stderr)
 
     if args.top < 1:
-        raise UsageError(f"--top must be >= 1, got {args.top}")
+        raise UsageError(f"--top must be >= 1, got {args.top}; e.g. --top 5")
     if args.save_input:
         target = Path(args.save_input)
         if target.resolve() in {Path(x).resolve() for x in (args.model, *args.images)}:
@@ -119,6 +121,13 @@ def run(args) -> int:
         err(f"wrote the preprocessed input {list(x.shape)} float32 to {args.save_input}")
     outputs = _run_in_batches(runner, x)
     logits = outputs.get("logits", next(iter(outputs.values())))
+    if not np.isfinite(logits).all():
+        from ..ort import OrtError
+
+        raise OrtError(
+            f"{args.model} produced NaN or infinite outputs; its weights or preprocessing are broken: "
+            "check them with `nat-export validate`"
+        )
     labels = desc.labels
     source = desc.source or {}
     if source and not (source.get("weights") or source.get("from_pretrained")):

@@ -85,6 +85,12 @@ def run(args) -> int:
     console = wide_console(stderr=args.json == "-")
     quiet_torch_warnings()
     out = Path(args.output)
+    if str(args.output).endswith(("/", "\\")):
+        raise UsageError(f"{args.output} names a folder; give the ONNX file a name, e.g. {out / 'model.onnx'}")
+    if out.exists() and not out.is_dir() and not out.is_file():
+        raise UsageError(f"{out} is not a regular file (a device or a pipe); give the ONNX file a name")
+    if args.json and args.no_validate:
+        raise UsageError("--json writes the validation report, which --no-validate skips; drop one of them")
     if out.is_dir():
         raise UsageError(f"{out} is a folder; give the ONNX file a name, e.g. {out / 'model.onnx'}")
     check_not_an_input(out, model_input_files(args), "the output")

@@ -12,6 +12,7 @@ from .args import (
     add_verbose_arg,
     check_json_target,
     load_from_args,
+    model_input_files,
     parse_preprocess,
     quiet_torch_warnings,
     write_json,
@@ -67,12 +68,12 @@ def run(args) -> int:
 
     quiet_torch_warnings()
     console = wide_console(stderr=args.json == "-")
-    check_json_target(args, inputs=[args.onnx, args.engine])
+    check_json_target(args, inputs=[args.onnx, args.engine, *model_input_files(args)])
     if args.samples < 1:
         raise UsageError(f"--samples must be >= 1, got {args.samples}")
     for flag, value in (("--atol", args.atol), ("--rtol", args.rtol)):
         if value is not None and not (0 <= value < float("inf")):
-            raise UsageError(f"{flag} must be a finite number >= 0, got {value}")
+            raise UsageError(f"{flag} must be a finite number >= 0, got {value}; e.g. {flag} 1e-4")
     if args.engine and Path(args.engine).suffix.lower() == ".onnx":
         raise UsageError(
             f"--engine takes a TensorRT engine, not {args.engine}; to check another ONNX file, validate it on its own"
@@ -131,7 +132,7 @@ def _image_inputs(folder, desc, facts, override=None):
         raise FileNotFoundError(f"--images {folder} is not a folder of images")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FileNotFoundError(f"no images (.jpg/.png/.ppm/...) in {folder}")
+        raise FileNotFoundError(f"no images (.jpg/.png/.ppm/...) in {folder}; pass a folder holding images")
     pp = desc.preprocessing_or_default(facts.input_shape)
     if pp is None:
         raise UsageError(f"{facts.path} records no preprocessing or resolution; export it with `nat-export onnx`")

@@ -63,7 +63,7 @@ def parse_resolution(text: str | int) -> tuple[int, int]:
     if len(parts) == 1:
         parts = parts * 2
     if len(parts) != 2 or min(parts) <= 0:
-        raise NAShapeError(f"resolution {text!r} is not N or HxW with positive integers (e.g. 224 or 256x192)")
+        raise NAShapeError(f"resolution {text!r} is not N or HxW with positive integers; use e.g. 224 or 256x192")
     return parts[0], parts[1]
 
 
@@ -94,7 +94,8 @@ def check_options(config: NatConfig, opts: ExportOptions) -> None:
         )
     if opts.opset < MIN_OPSET:
         raise NAShapeError(
-            f"--opset {opts.opset} is too old: LayerNormalization and the exporter need opset >= {MIN_OPSET}"
+            f"--opset {opts.opset} is too old: LayerNormalization and the exporter need opset >= {MIN_OPSET}; "
+            f"use --opset {MIN_OPSET}"
         )
     pp = getattr(config, "preprocessing", None)
     if pp is not None and (len(pp.mean) not in (1, config.in_chans) or len(pp.std) not in (1, config.in_chans)):

@@ -183,6 +183,8 @@ def write_atomic(path: str | Path, data: bytes | memoryview, force: bool = True,
     path = Path(path)
     if path.is_dir():
         raise FileExistsError(f"{path} is a folder; give a file name")
+    if path.exists() and not path.is_file():
+        raise FileExistsError(f"{path} is not a regular file (a device or a pipe); give a file name")
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass --force to overwrite it")
     try:

@@ -69,8 +69,12 @@ def open_image(path: str | Path, color: str = "RGB"):
     """
     Image = _pil()
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"image {path} is a folder; pass image files (e.g. {path}/*.jpg)")
+    if path.exists() and not path.is_file():
+        raise FileNotFoundError(f"image {path} is not a regular file; pass image files")
     if not path.is_file():
-        raise FileNotFoundError(f"image {path} not found")
+        raise FileNotFoundError(f"image {path} not found; check the path")
     try:
         img = Image.open(path)
         img.load()

@@ -48,7 +48,8 @@ def parse_shape_arg(text: str | int | None) -> dict[str | None, tuple[int, ...]]
             shape = tuple(int(d) for d in dims.lower().split("x"))
         except ValueError:
             raise ProfileError(
-                f"shape {part!r} is not N (batch), NxCxHxW, or NAME:NxCxHxW with positive integers"
+                f"shape {part!r} is not N (batch), NxCxHxW, or NAME:NxCxHxW with positive integers; "
+                "use e.g. 8 or 8x3x224x224"
             ) from None
         if not shape or min(shape) < 1:
             raise ProfileError(f"shape {part!r} has a dimension < 1; every dimension must be a positive integer")

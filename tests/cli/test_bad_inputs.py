@@ -53,7 +53,7 @@ CASES = {
         (["{tmp}/m.onnx", "--samples", "0"], 2, "--samples"),
         (["{tmp}/m.onnx", "--preprocess", "crop_pct=9"], 2, "crop_pct"),
         (["{tmp}/m.onnx", "--preprocess", "nonsense"], 2, "KEY=VALUE"),
-        (["{tmp}/m.onnx", "--json", "{tmp}/m.onnx"], 2, "also the model file"),
+        (["{tmp}/m.onnx", "--json", "{tmp}/m.onnx"], 2, "also an input file"),
         (["{tmp}/m.onnx", "--from-pretrained", HF, "--weights", "{tmp}/weights.txt"], 2, "not both"),
     ],
     "validate": [
@@ -69,7 +69,7 @@ CASES = {
         (["{onnx}", "--images", "{tmp}/missing"], 2, "images"),
         (["{onnx}", "--images", "{dir}"], 2, "no images"),
         (["{onnx}", "--engine", "{onnx}"], 2, "--engine takes a TensorRT engine"),
-        (["{onnx}", "--json", "{onnx}"], 2, "also the model file"),
+        (["{onnx}", "--json", "{onnx}"], 2, "also an input file"),
         (["{onnx}", "--json", "{out}"], 2, "exists; pass --force"),
         (["{onnx}", "--json", "{dir}"], 2, "folder"),
         (["{onnx}", "--ort-op-library", "{tmp}/missing.so"], 2, "--ort-op-library"),
@@ -85,7 +85,7 @@ CASES = {
         (["{onnx}", "--model", "nat-mini"], 2, "go with --torch"),
         (["{img}"], 2, "neither an .onnx file nor a TensorRT engine"),
         (["{tmp}/text.onnx"], 2, "not a readable ONNX model"),
-        (["{onnx}", "--json", "{onnx}"], 2, "also the model file"),
+        (["{onnx}", "--json", "{onnx}"], 2, "also an input file"),
         (["--torch", "--model", "nat-mini", "--device", "cuda"], None, "--device cuda"),
     ],
     "infer": [
@@ -96,7 +96,7 @@ CASES = {
         (["{tmp}/text.onnx", "{img}"], 2, "not a readable ONNX model"),
         (["{onnx}", "{img}", "--save-input", "{img}"], 2, "input files"),
         (["{onnx}", "{img}", "--save-input", "{out}"], 2, "exists; pass --force"),
-        (["{onnx}", "{img}", "--json", "{img}"], 2, "also the model file"),
+        (["{onnx}", "{img}", "--json", "{img}"], 2, "also an input file"),
         (["{onnx}", "{img}", "--preprocess", "mean=x"], 2, "--preprocess"),
         (["{onnx}", "{img}", "--provider", "tensorrt"], None, "TensorRT"),
     ],
@@ -170,3 +170,26 @@ def test_tampered_dtype_and_label_count(run_cli, micro_onnx, image_file, tmp_pat
 def test_preprocessing_that_does_not_fit_the_channels(run_cli, tmp_path):
     code, _, err = run_cli("onnx", tmp_path / "m.onnx", "--model", "nat-mini", "--preprocess", "mean=1,2")
     assert code == 2 and "2 mean / 3 std values for a 3-channel model" in err and not (tmp_path / "m.onnx").exists()
+
+
+def test_outputs_that_are_not_regular_files_or_are_inputs(run_cli, micro_onnx, tmp_path):
+    import os
+    import shutil
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code, _, err = run_cli("onnx", fifo, "--model", "nat-mini", "--force")
+    assert code == 2 and "not a regular file" in err and fifo.exists() and not fifo.is_file()
+    code, _, err = run_cli("models", "--json", fifo, "--force")
+    assert code == 2 and "not a regular file" in err
+    code, _, err = run_cli("onnx", f"{tmp_path}/newdir/", "--model", "nat-mini")
+    assert code == 2 and "names a folder" in err and not (tmp_path / "newdir").exists()
+    code, _, err = run_cli(
+        "onnx", tmp_path / "m.onnx", "--model", "nat-mini", "--no-validate", "--json", tmp_path / "r"
+    )
+    assert code == 2 and "which --no-validate skips" in err
+    hf = tmp_path / "hf"
+    shutil.copytree(HF, hf)
+    before = (hf / "config.json").read_bytes()
+    code, _, err = run_cli("validate", micro_onnx, "--from-pretrained", hf, "--json", hf / "config.json", "--force")
+    assert code == 2 and "also an input file" in err and (hf / "config.json").read_bytes() == before

@@ -56,14 +56,14 @@ def test_json_report_never_replaces_the_model(run_cli, micro_onnx, image_file, c
     before = micro_onnx.read_bytes()
     extra = [image_file] if cmd == "infer" else []
     code, _, err = run_cli(cmd, micro_onnx, *extra, "--json", micro_onnx, "--force")
-    assert code == 2 and "also the model file" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "also an input file" in err and len(err.strip().splitlines()) == 1
     assert micro_onnx.read_bytes() == before
 
 
 def test_onnx_json_cannot_be_the_output(run_cli, tmp_path):
     out = tmp_path / "m.onnx"
     code, _, err = run_cli("onnx", out, "--json", out)
-    assert code == 2 and "also the model file" in err and not out.exists()
+    assert code == 2 and "also an input file" in err and not out.exists()
 
 
 def test_deprecated_spellings_work_and_warn(run_cli, micro_onnx, tmp_path):
