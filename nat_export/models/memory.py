@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["MemoryCheckError", "available_bytes", "check_memory", "forward_bytes"]
+__all__ = ["MemoryCheckError", "available_bytes", "check_memory", "check_model_fits", "forward_bytes", "param_bytes"]
 
 GIB = 1 << 30
 
@@ -30,6 +30,32 @@ def forward_bytes(config, batch: int, height: int, width: int, bytes_per_value: 
     # gathered per window by the eager reference (2 * window * width)
     per_token = width0 * (6 + config.mlp_ratio) + heads0 * window + 2 * window * width0
     return int(2 * batch * tokens * per_token * bytes_per_value + batch * config.in_chans * height * width * 4)
+
+
+def param_bytes(config, bytes_per_value: int = 4) -> int:
+    """Approximate bytes of the model's parameters: per layer qkv + projection + MLP (``(4 + 2 * mlp_ratio) C^2``),
+    per level the 3x3 stride-2 downsampler (``18 C^2``)."""
+    total = 0
+    for level, depth in enumerate(config.depths):
+        c = config.embed_dim * 2**level
+        total += depth * (4 + 2 * config.mlp_ratio) * c * c + 18 * c * c
+    return int(total * bytes_per_value)
+
+
+def check_model_fits(config) -> None:
+    """Refuse to build a model whose parameters alone exceed the memory available (a config typo such as
+    ``depths: [1, 1, 100000, 1]`` or ``embed_dim: 1000000``), before torch tries to allocate them.
+
+    Raises:
+        MemoryCheckError: with the estimate.
+    """
+    need = param_bytes(config)
+    have = available_bytes()
+    if have is not None and need > have:
+        raise MemoryCheckError(
+            f"the model's parameters alone need about {need / GIB:.1f} GiB and this machine has {have / GIB:.1f} GiB "
+            "available; check depths / embed_dim / mlp_ratio in the config"
+        )
 
 
 def available_bytes() -> int | None:

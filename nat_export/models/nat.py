@@ -125,7 +125,11 @@ class NAT(nn.Module):
     """NAT / DiNAT classifier and backbone. Input NCHW pixel values; see the forward_* methods."""
 
     def __init__(self, cfg: NatConfig):
+        from .memory import check_model_fits
+
         super().__init__()
+        if torch.get_default_device().type != "meta":  # sizing on the meta device allocates nothing
+            check_model_fits(cfg)
         self.config = cfg
         self.patch_embed = ConvTokenizer(cfg.in_chans, cfg.embed_dim, cfg.layer_norm_eps)
         self.levels = nn.ModuleList(NATLevel(i, cfg, i < cfg.num_levels - 1) for i in range(cfg.num_levels))

@@ -38,3 +38,28 @@ def test_cli_refuses_runs_that_cannot_fit(run_cli, tmp_path, monkeypatch, argv):
     errors = [line for line in err.splitlines() if "error:" in line]
     assert code == 2 and len(errors) == 1 and "--no-memory-check" in errors[0] and "Traceback" not in err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("change", [{"depths": [1, 1, 100000, 1]}, {"embed_dim": 1000000}])
+def test_a_model_too_big_to_build_is_refused_before_allocating(change):
+    import dataclasses
+
+    from nat_export.models import NAT
+
+    cfg = dataclasses.replace(
+        variant_config("nat-mini"), **{k: tuple(v) if isinstance(v, list) else v for k, v in change.items()}
+    )
+    with pytest.raises(MemoryCheckError, match="parameters alone need"):
+        NAT(cfg)
+
+
+def test_param_estimate_is_close_to_the_real_count():
+    import torch
+
+    from nat_export.models import NAT
+    from nat_export.models.memory import param_bytes
+
+    cfg = variant_config("nat-tiny")
+    with torch.device("meta"):
+        real = sum(p.numel() for p in NAT(cfg).parameters()) * 4
+    assert 0.8 * real < param_bytes(cfg) < 1.2 * real
