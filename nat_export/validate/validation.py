@@ -66,6 +66,43 @@ def _resolution(facts: OnnxFacts) -> tuple[int, int]:
     raise ValidationError(f"{facts.path} records no resolution and its input size is dynamic; pass --images DIR")
 
 
+def check_description(onnx_path, onnx_model, facts: OnnxFacts) -> None:
+    """The recorded description must agree with the graph it describes (metadata is data, and may be tampered).
+
+    Raises:
+        MetadataError: dtype, NA mode, labels, classes or the preprocessing crop contradict the graph.
+    """
+    from ..onnx.fp16 import graph_float_type
+    from ..onnx.metadata import MetadataError
+
+    desc = facts.description
+
+    def fail(what: str) -> MetadataError:
+        return MetadataError(f"{onnx_path}: {what}; re-export the model with `nat-export onnx`")
+
+    actual = graph_float_type(onnx_model)
+    if desc.dtype is not None and actual is not None and actual != desc.dtype:
+        raise fail(
+            f"nat_export.dtype says {desc.dtype} but the graph's weights are {actual} (the tolerance depends on it)"
+        )
+    if desc.na_mode == "portable" and facts.na_nodes > 0:
+        raise fail(f"nat_export.na_mode says portable but the graph has {facts.na_nodes} NA custom-op nodes")
+    if desc.na_mode == "plugin" and facts.na_nodes == 0:
+        raise fail("nat_export.na_mode says plugin but the graph has no NA custom-op node")
+    dims = [
+        d.dim_value if d.HasField("dim_value") else None for d in onnx_model.graph.output[0].type.tensor_type.shape.dim
+    ]
+    classes = dims[-1] if len(dims) == 2 else None
+    if classes and desc.labels is not None and len(desc.labels) != classes:
+        raise fail(f"nat_export.labels has {len(desc.labels)} labels for the graph's {classes} classes")
+    if classes and isinstance(desc.config, dict) and desc.config.get("num_classes") not in (None, 0, classes):
+        raise fail(f"nat_export.config says {desc.config.get('num_classes')} classes, the graph has {classes}")
+    hw = facts.input_shape[2:] if len(facts.input_shape) == 4 else []
+    if desc.preprocessing is not None and len(hw) == 2 and all(isinstance(d, int) for d in hw):
+        if tuple(desc.preprocessing.center_crop) != tuple(hw):
+            raise fail(f"the recorded preprocessing crops {list(desc.preprocessing.center_crop)}, the graph takes {hw}")
+
+
 def _fit_to_graph(inputs: list[np.ndarray], facts: OnnxFacts) -> list[np.ndarray]:
     """Inputs as the graph takes them: split into its fixed batch (the last chunk padded with repeats of its
     images, which compare like any other); a size the graph fixes otherwise is one clear error."""
@@ -148,16 +185,8 @@ def validate(
         onnx_model, facts = read_onnx(onnx_path, load_weights=True)  # once: metadata, shapes, weights
     desc = facts.description
     dtype = desc.dtype or "fp32"
-    if onnx_model is not None and desc.dtype is not None:
-        from ..onnx.fp16 import graph_float_type
-        from ..onnx.metadata import MetadataError
-
-        actual = graph_float_type(onnx_model)
-        if actual is not None and actual != desc.dtype:
-            raise MetadataError(
-                f"{onnx_path}: nat_export.dtype says {desc.dtype} but the graph's weights are {actual} (the tolerance "
-                "depends on it); re-export the model with `nat-export onnx`"
-            )
+    if onnx_model is not None:
+        check_description(onnx_path, onnx_model, facts)
     features = len(facts.outputs) > 1
     fixed = facts.fixed_batch
     if samples < 1 and inputs is None:

@@ -193,3 +193,26 @@ def test_outputs_that_are_not_regular_files_or_are_inputs(run_cli, micro_onnx, t
     before = (hf / "config.json").read_bytes()
     code, _, err = run_cli("validate", micro_onnx, "--from-pretrained", hf, "--json", hf / "config.json", "--force")
     assert code == 2 and "also an input file" in err and (hf / "config.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("na_mode", "plugin", "says plugin but the graph has no NA"),
+        ("labels", ["a"] * 5, "5 labels for the graph's 10 classes"),
+        ("config", {"num_classes": 7}, "7 classes, the graph has 10"),
+    ],
+)
+def test_validate_refuses_metadata_that_contradicts_the_graph(run_cli, micro_onnx, tmp_path, field, value, words):
+    import onnx
+
+    from nat_export.onnx.metadata import ModelDescription
+
+    m = onnx.load(str(micro_onnx))
+    desc = ModelDescription.read(m)
+    setattr(desc, field, value)
+    desc.write(m)
+    path = tmp_path / "tampered.onnx"
+    onnx.save(m, str(path))
+    code, _, err = run_cli("validate", path)
+    assert code == 2 and words in err, err
