@@ -42,6 +42,17 @@ class DeprecatedAlias(argparse.Action):
         setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def add_model_args(p, default_hint: bool = True) -> None:
     g = p.add_argument_group("model")
     g.add_argument(
@@ -255,7 +266,7 @@ def add_library_args(p, *, trt: bool = True, ort: bool = True) -> None:
 def add_ort_args(p) -> None:
     g = p.add_argument_group("ONNX Runtime (for .onnx files)")
     g.add_argument("--provider", choices=("cpu", "tensorrt"), default="cpu", help="execution provider (default: cpu)")
-    g.add_argument("--threads", type=int, metavar="N", help="intra-op threads (default: ONNX Runtime's)")
+    g.add_argument("--threads", type=positive_int, metavar="N", help="intra-op threads (default: ONNX Runtime's)")
 
 
 class _JsonTarget(argparse.Action):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .args import (
@@ -89,6 +90,12 @@ def run(args) -> int:
         raise UsageError(f"{args.output} names a folder; give the ONNX file a name, e.g. {out / 'model.onnx'}")
     if out.exists() and not out.is_dir() and not out.is_file():
         raise UsageError(f"{out} is not a regular file (a device or a pipe); give the ONNX file a name")
+    if args.plugin_namespace and args.portable:
+        raise UsageError("--plugin-namespace names the NA plugin's namespace; a --portable graph has no NA node")
+    if args.plugin_namespace and not re.fullmatch(r"[A-Za-z0-9_.:-]+", args.plugin_namespace):
+        raise UsageError(
+            f"--plugin-namespace {args.plugin_namespace!r} may hold letters, digits and _ . : - only; e.g. natx"
+        )
     if args.json and args.no_validate:
         raise UsageError("--json writes the validation report, which --no-validate skips; drop one of them")
     if out.is_dir():
@@ -114,6 +121,8 @@ def run(args) -> int:
     check_options(loaded.model.config, opts)
     runs = opts.batch or (1 if args.no_validate else 2)
     check_run_memory(args, loaded.model.config, runs, opts.resolution, f"exporting {loaded.name}")
+    if not all(bool(p.isfinite().all()) for p in loaded.model.parameters()):
+        raise UsageError(f"the weights of {loaded.name} hold NaN or infinite values; check the checkpoint")
     print_load_notes(args, loaded)
     with step(console, f"exporting {loaded.name} ({opts.na_mode} NA, {opts.dtype}) to {out} ..."):
         result = export_onnx(loaded, out, opts, force=args.force)

@@ -216,3 +216,27 @@ def test_validate_refuses_metadata_that_contradicts_the_graph(run_cli, micro_onn
     onnx.save(m, str(path))
     code, _, err = run_cli("validate", path)
     assert code == 2 and words in err, err
+
+
+def test_more_values_that_make_no_sense(run_cli, micro_onnx, image_file, tmp_path, capsys):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    with pytest.raises(SystemExit) as e:  # argparse's own exit, one line (nat_export.cli.main._Parser)
+        run_cli("infer", micro_onnx, image_file, "--threads", "-1")
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--threads" in err and "must be >= 1" in err and err.count("\n") == 1
+    code, _, err = run_cli("onnx", tmp_path / "m.onnx", "--model", "nat-mini", "--portable", "--plugin-namespace", "x")
+    assert code == 2 and "--portable graph has no NA node" in err
+    code, _, err = run_cli("onnx", tmp_path / "m.onnx", "--model", "nat-mini", "--plugin-namespace", "a b;c")
+    assert code == 2 and "letters, digits" in err
+    import shutil
+
+    hf = tmp_path / "hf"
+    shutil.copytree(HF, hf)
+    weights = load_file(str(hf / "model.safetensors"))
+    first = next(iter(weights))
+    weights[first] = torch.full_like(weights[first], float("nan"))
+    save_file(weights, str(hf / "model.safetensors"))
+    code, _, err = run_cli("onnx", tmp_path / "n.onnx", "--from-pretrained", hf, "--resolution", "64", "--no-validate")
+    assert code == 2 and "NaN or infinite" in err and not (tmp_path / "n.onnx").exists()
