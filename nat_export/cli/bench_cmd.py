@@ -161,16 +161,10 @@ def _check_flags_apply(args) -> None:
 
 def _check_batch(runner, batch: int) -> None:
     """Every batch size is checked before the first is timed."""
-    from ..runtime.runners import RunnerError, TrtRunner
+    from ..runtime.runners import TrtRunner
 
     if isinstance(runner, TrtRunner):
-        eng = runner.engine
-
-        if not eng.min_batch <= batch <= eng.max_batch:
-            raise RunnerError(
-                f"batch {batch} is outside the engine's profile ({eng.min_batch}..{eng.max_batch}); "
-                f"rebuild it with --min 1 --max {batch}, or bench --batch-sizes within the profile"
-            )
+        runner.check_profile(batch)
     else:
         runner.shape_for_batch(batch)
 

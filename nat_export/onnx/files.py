@@ -46,6 +46,24 @@ def input_shapes(model) -> dict[str, list[int | str | None]]:
     return out
 
 
+def concrete_shape(dims, batch: int, resolution) -> tuple[int, ...]:
+    """``dims`` (int, or a name / None where dynamic) with the batch set and dynamic H, W of a 4-D input taken
+    from ``resolution`` (H, W).
+
+    Raises:
+        ValueError: ``"input axis N"`` for a dynamic axis that nothing fixes.
+    """
+    out = [int(batch)]
+    for ax, d in enumerate(dims[1:], start=1):
+        if isinstance(d, int) and d > 0:
+            out.append(d)
+        elif resolution is not None and len(dims) == 4 and ax in (2, 3):
+            out.append(int(resolution[ax - 2]))
+        else:
+            raise ValueError(f"input axis {ax}")
+    return tuple(out)
+
+
 def _elem_type(vi) -> str:
     return ELEM_TYPES.get(vi.type.tensor_type.elem_type, f"onnx type {vi.type.tensor_type.elem_type}")
 
@@ -85,30 +103,19 @@ class OnnxFacts:
         b = self.input_shape[0] if self.input_shape else None
         return b if isinstance(b, int) else None
 
-    @property
-    def dynamic_resolution(self) -> bool:
-        s = self.input_shape
-        return len(s) == 4 and not all(isinstance(d, int) for d in s[2:])
-
     def shape_for_batch(self, batch: int) -> tuple[int, ...]:
-        """The first input's concrete shape for ``batch``: dynamic H, W take the recorded resolution.
+        """The first input's concrete shape for ``batch`` (:func:`concrete_shape`).
 
         Raises:
             OnnxFileError: a dynamic axis that nothing recorded fixes.
         """
-        dims = [int(batch)]
-        res = self.description.resolution
-        for ax, d in enumerate(self.input_shape[1:], start=1):
-            if isinstance(d, int):
-                dims.append(d)
-            elif res is not None and len(self.input_shape) == 4 and ax in (2, 3):
-                dims.append(int(res[ax - 2]))
-            else:
-                raise OnnxFileError(
-                    f"input axis {ax} of {self.path} is dynamic and the file records no resolution; "
-                    "export it with `nat-export onnx --resolution HxW`"
-                )
-        return tuple(dims)
+        try:
+            return concrete_shape(self.input_shape, batch, self.description.resolution)
+        except ValueError as e:
+            raise OnnxFileError(
+                f"{e} of {self.path} is dynamic and the file records no resolution; "
+                "export it with `nat-export onnx --resolution HxW`"
+            ) from None
 
 
 def read_onnx(path: str | Path, *, load_weights: bool = False):

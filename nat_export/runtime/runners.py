@@ -22,7 +22,7 @@ import numpy as np
 from polygraphy.backend.base import BaseRunner
 from polygraphy.common import TensorMetadata
 
-from ..onnx.files import OnnxFacts, read_onnx
+from ..onnx.files import OnnxFacts, concrete_shape, read_onnx
 from ..onnx.metadata import ModelDescription
 
 __all__ = ["ModelRunner", "OrtRunner", "RunnerError", "TorchRunner", "TrtRunner", "is_onnx", "open_model"]
@@ -66,16 +66,10 @@ class ModelRunner(BaseRunner):
             RunnerError: the batch is outside what the model takes, or a dynamic axis nothing fixes.
         """
         self.check_batch(batch)
-        dims = [int(batch)]
-        res = self.description.resolution
-        for ax, d in enumerate(self.input_dims[1:], start=1):
-            if isinstance(d, int) and d > 0:
-                dims.append(d)
-            elif res is not None and len(self.input_dims) == 4 and ax in (2, 3):
-                dims.append(int(res[ax - 2]))
-            else:
-                raise RunnerError(f"input axis {ax} of {self.name} is dynamic and the model records no resolution")
-        return tuple(dims)
+        try:
+            return concrete_shape(self.input_dims, batch, self.description.resolution)
+        except ValueError as e:
+            raise RunnerError(f"{e} of {self.name} is dynamic and the model records no resolution") from None
 
     def check_batch(self, batch: int) -> None:
         """Raises RunnerError when ``batch`` is not one this model takes in one call."""
@@ -168,15 +162,20 @@ class TrtRunner(ModelRunner):
     def infer_impl(self, feed_dict):
         return self._timed(self.engine, feed_dict)
 
+    def check_profile(self, batch: int) -> None:
+        """Raises RunnerError when ``batch`` is outside the engine's optimization profile (one call, no splitting)."""
+        lo, hi = self.engine.min_batch, self.engine.max_batch
+        if not lo <= batch <= hi:
+            raise RunnerError(
+                f"batch {batch} is outside the engine's profile ({lo}..{hi}); rebuild it with e.g. --min 1 "
+                f"--opt {batch} --max {max(batch, hi)}, or use batches within the profile"
+            )
+
     def device_call(self, batch: int):
         """A callable running one batch whose input stays on the GPU (the engine's own time, as trtexec's)."""
         import torch
 
-        if not self.engine.min_batch <= batch <= self.engine.max_batch:
-            raise RunnerError(
-                f"batch {batch} is outside the engine's profile ({self.engine.min_batch}..{self.engine.max_batch}); "
-                f"rebuild it with e.g. --min 1 --opt {batch} --max {max(batch, self.engine.max_batch)}"
-            )
+        self.check_profile(batch)
         x = np.random.default_rng(0).standard_normal(self.engine.input_shape(batch)).astype(np.float32)
         xd = torch.from_numpy(x).to(self.engine.device)
         return lambda: self.engine.run_device({self.input_name: xd})
