@@ -29,6 +29,7 @@ RANKS = {
     "tensorrt": 4,
     "runtime": 4,
     "validate": 5,
+    "serving": 5,
     "cli": 6,
 }
 

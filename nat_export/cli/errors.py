@@ -29,6 +29,7 @@ def exit_code_table() -> list[tuple[tuple[type[BaseException], ...], int]]:
     from ..ops import NAShapeError
     from ..ort import OrtError
     from ..runtime.runners import RunnerError
+    from ..serving import RepositoryError, ServingError
     from ..tensorrt import ProfileError, TrtError
     from ..tensorrt.env import EngineFileError, TrtRefusedError
     from ..validate import ValidationError
@@ -51,10 +52,11 @@ def exit_code_table() -> list[tuple[tuple[type[BaseException], ...], int]]:
                 FileNotFoundError,
                 FileExistsError,
                 IsADirectoryError,
+                RepositoryError,  # serving: a model Triton cannot take as asked
             ),
             2,
         ),
-        ((TrtError, NativeBuildError), 3),
+        ((TrtError, NativeBuildError, ServingError), 3),  # ServingError: PyTriton's environment, the server
         ((ValidationError, OrtError, Fp16ConversionError, PermissionError, OSError), 1),
     ]
 

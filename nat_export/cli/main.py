@@ -7,7 +7,7 @@ import sys
 
 from .errors import exit_code_table, one_line
 
-COMMANDS = ("onnx", "trt", "validate", "bench", "infer", "models", "build_plugins")
+COMMANDS = ("onnx", "trt", "validate", "bench", "infer", "models", "build_plugins", "triton_repo", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
