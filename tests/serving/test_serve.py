@@ -1,0 +1,241 @@
+"""`nat-export serve` end to end: a real Triton Inference Server (PyTriton's bundled tritonserver) on a free
+loopback port, concurrent tritonclient requests that Triton batches together, every answer equal to ONNX
+Runtime called directly, and a clean stop on Ctrl-C. The serving environment (PyTriton needs numpy<2) is made
+by the first run and cached under ~/.cache/nat-export/serve-env, keyed by versions (about a minute, once)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nat_export.serving import ServingError
+
+CLI = [sys.executable, "-c", "import sys; from nat_export.cli import main; sys.exit(main())"]
+REQUESTS = 24  # bounded: 24 requests, 16 at a time
+START_TIMEOUT_S = 120
+STOP_TIMEOUT_S = 60
+
+
+@pytest.fixture(scope="session")
+def serve_python():
+    """The serving environment's python, made now when the cache has none (the first CI run: about a minute)."""
+    from nat_export.serving.env import ensure_env
+
+    start = time.perf_counter()
+    py = ensure_env(create=True, log=lambda text: print(f"\n{text}", file=sys.stderr))
+    print(f"\nserving environment: {py.parent.parent} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
+    return py
+
+
+class Server:
+    """``nat-export serve`` as a user runs it in a terminal: its own process group, so SIGINT to the group is
+    Ctrl-C; stdout and stderr collected as they come."""
+
+    def __init__(self, *args, env=None):
+        self.proc = subprocess.Popen(
+            [*CLI, "serve", *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env=env,
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            threading.Thread(target=lambda s=stream, k=sink: [k.append(line) for line in s], daemon=True).start()
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.out):
+                return
+            if self.proc.poll() is not None:
+                time.sleep(0.2)  # let the readers finish
+                pytest.fail(f"serve exited with {self.proc.returncode}:\n{''.join(self.out)}\n{''.join(self.err)}")
+            time.sleep(0.1)
+        self.ctrl_c()
+        pytest.fail(f"serve did not print {text!r} in {timeout} s:\n{''.join(self.out)}\n{''.join(self.err)}")
+
+    def ctrl_c(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        try:
+            os.killpg(self.proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            raise
+
+
+def processes_with(text: str) -> list[str]:
+    """Command lines of the running processes that contain ``text``."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmd:
+                found.append(cmd)
+    return found
+
+
+def test_serve_batches_concurrent_requests_and_answers_as_onnx_runtime(micro_onnx, serve_python):
+    import tritonclient.http as httpclient
+
+    from nat_export.runtime.runners import open_model
+    from nat_export.serving.serve import free_port
+
+    begin = time.monotonic()
+    port = free_port()
+    server = Server(micro_onnx, "--port", port, "--max-batch", 8, "--max-queue-delay-us", 20000)
+    try:
+        server.wait_for("Ctrl-C stops the server.", START_TIMEOUT_S)
+        banner = "".join(server.out)
+        assert f"http://127.0.0.1:{port}/v2/models/nat_micro" in banner and "curl -s" in banner
+        assert "tritonclient" in banner and "batched up to 8" in banner
+        started = time.monotonic() - begin
+
+        rng = np.random.default_rng(0)
+        sizes = [1 + (i % 3 == 0) for i in range(REQUESTS)]  # mostly single images, some pairs
+        inputs = [rng.standard_normal((n, 3, 64, 64)).astype(np.float32) for n in sizes]
+        client = httpclient.InferenceServerClient(f"127.0.0.1:{port}", concurrency=16, network_timeout=60)
+        try:
+            assert client.is_model_ready("nat_micro")
+            pending = []
+            for x in inputs:
+                inp = httpclient.InferInput("pixel_values", list(x.shape), "FP32")
+                inp.set_data_from_numpy(x)
+                pending.append(client.async_infer("nat_micro", [inp]))
+            answers = [p.get_result(timeout=60).as_numpy("logits") for p in pending]
+            stats = client.get_inference_statistics("nat_micro")["model_stats"][0]
+        finally:
+            client.close()
+
+        # every answer is what ONNX Runtime gives for that request alone
+        direct = open_model(micro_onnx)
+        for x, got in zip(inputs, answers):
+            want = direct({"pixel_values": x})["logits"]
+            assert got.shape == want.shape == (x.shape[0], 10)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        # Triton batched them: fewer executions than requests, batches of more than one request
+        assert int(stats["inference_count"]) == sum(sizes)
+        executions = int(stats["execution_count"])
+        batch_sizes = {int(b["batch_size"]) for b in stats["batch_stats"]}
+        assert executions < REQUESTS and max(batch_sizes) > 2, stats
+        assert max(batch_sizes) <= 8
+    finally:
+        code = server.ctrl_c()
+    out, err = "".join(server.out), "".join(server.err)
+    assert code == 0, (out, err)
+    assert "stopped nat_micro" in out and "Traceback" not in err and "error" not in err.lower(), (out, err)
+    assert not processes_with(f"--http-port {port}")  # tritonserver is gone, with its stub
+    with socket.socket() as s:  # and the port is free again
+        s.bind(("127.0.0.1", port))
+    print(
+        f"\nserve: started in {started:.1f} s, {REQUESTS} requests in {executions} executions "
+        f"(batch sizes {sorted(batch_sizes)}), whole test {time.monotonic() - begin:.1f} s",
+        file=sys.stderr,
+    )
+
+
+def test_stub_resolves_this_pythons_libpython(serve_python, tmp_path):
+    """In the serving environment, the python backend stub is pointed at the interpreter's own libpython."""
+    from nat_export.serving.env import package_link_dir
+
+    code = (
+        "import sysconfig; from nat_export.serving.env import check_stub_libpython, libpython_dir, stub_environment; "
+        "env = stub_environment(); print(check_stub_libpython(env)); print(libpython_dir())"
+    )
+    env = {**os.environ, "PYTHONPATH": str(package_link_dir(tmp_path / "pkg")), "PYTHONNOUSERSITE": "1"}
+    proc = subprocess.run([str(serve_python), "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    resolved, libdir = proc.stdout.split()
+    assert os.path.realpath(Path(resolved).parent) == os.path.realpath(libdir)
+
+
+def test_stub_check_refuses_another_libpython(monkeypatch, tmp_path):
+    from nat_export.serving import env as serve_env
+
+    stub = tmp_path / "triton_python_backend_stub"
+    stub.write_bytes(b"")
+    monkeypatch.setattr(serve_env, "stub_path", lambda: stub)
+    monkeypatch.setattr(serve_env.shutil, "which", lambda name: "/usr/bin/ldd")
+    elsewhere = "\tlibpython3.11.so.1.0 => /elsewhere/libpython3.11.so.1.0 (0x0000)\n"
+    monkeypatch.setattr(
+        serve_env.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=elsewhere, stderr="")
+    )
+    with pytest.raises(ServingError, match="/elsewhere/libpython3.11.so.1.0"):
+        serve_env.check_stub_libpython({})
+
+
+def test_missing_serving_environment_is_one_clear_line(micro_onnx, tmp_path, monkeypatch):
+    from nat_export.serving import env as serve_env
+    from nat_export.serving.serve import free_port
+
+    monkeypatch.setattr(serve_env, "default_env_dir", lambda: tmp_path / "none")
+    with pytest.raises(ServingError, match="nat-export serve --setup"):
+        serve_env.ensure_env(create=False)
+    empty = tmp_path / "not-a-venv"
+    empty.mkdir()
+    env = {**os.environ, "NAT_EXPORT_SERVE_ENV": str(empty)}
+    proc = subprocess.run(
+        [*CLI, "serve", str(micro_onnx), "--port", str(free_port())], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode not in (0, 130)
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("nat-export serve: error: "), proc.stderr
+    assert "not a virtual environment" in proc.stderr and "nvidia-pytriton" in proc.stderr
+
+
+@pytest.mark.parametrize("case", ["port_in_use", "engine_without_gpu", "fixed_batch", "no_model"])
+def test_serve_refusals_before_anything_starts(run_cli, micro_onnx, tmp_path, case):
+    from nat_export.serving.serve import free_port
+
+    from .conftest import make_engine
+
+    port = free_port()
+    args = [micro_onnx, "--port", port]
+    hold = None
+    if case == "port_in_use":
+        hold = socket.socket()
+        hold.bind(("127.0.0.1", port + 1))
+        hold.listen()
+        needles = (f"port {port + 1} (gRPC)", "--port")
+    elif case == "engine_without_gpu":
+        if __import__("nat_export.tensorrt.env", fromlist=["x"]).cuda_device_count() > 0:
+            pytest.skip("this machine has a GPU")
+        args = [make_engine(tmp_path / "e", na_mode="portable"), "--port", port]
+        needles = ("needs an NVIDIA GPU",)
+    elif case == "fixed_batch":
+        from ..conftest import na_graph
+
+        fixed = tmp_path / "b2.onnx"
+        na_graph(fixed, batch=2)
+        lib = tmp_path / "libnat_export_ort.so"
+        lib.write_bytes(b"x")
+        args = [fixed, "--ort-op-library", lib, "--max-batch", 4, "--port", port]
+        needles = ("fixed batch of 2",)
+    else:
+        args = []
+        needles = ("give the model to serve",)
+    try:
+        code, out, err = run_cli("serve", *args)
+    finally:
+        if hold is not None:
+            hold.close()
+    assert code not in (0, 130) and err.count("\n") == 1 and err.startswith("nat-export serve: error: "), err
+    for n in needles:
+        assert n in err, err
+    assert "serving" not in out
