@@ -6,11 +6,9 @@ by the first run and cached under ~/.cache/nat-export/serve-env, keyed by versio
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -19,77 +17,7 @@ import pytest
 
 from nat_export.serving import ServingError
 
-CLI = [sys.executable, "-c", "import sys; from nat_export.cli import main; sys.exit(main())"]
-REQUESTS = 24  # bounded: 24 requests, 16 at a time
-START_TIMEOUT_S = 120
-STOP_TIMEOUT_S = 60
-
-
-@pytest.fixture(scope="session")
-def serve_python():
-    """The serving environment's python, made now when the cache has none (the first CI run: about a minute)."""
-    from nat_export.serving.env import ensure_env
-
-    start = time.perf_counter()
-    py = ensure_env(create=True, log=lambda text: print(f"\n{text}", file=sys.stderr))
-    print(f"\nserving environment: {py.parent.parent} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
-    return py
-
-
-class Server:
-    """``nat-export serve`` as a user runs it in a terminal: its own process group, so SIGINT to the group is
-    Ctrl-C; stdout and stderr collected as they come."""
-
-    def __init__(self, *args, env=None):
-        self.proc = subprocess.Popen(
-            [*CLI, "serve", *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-            env=env,
-        )
-        self.out: list[str] = []
-        self.err: list[str] = []
-        for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
-            threading.Thread(target=lambda s=stream, k=sink: [k.append(line) for line in s], daemon=True).start()
-
-    def wait_for(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(text in line for line in self.out):
-                return
-            if self.proc.poll() is not None:
-                time.sleep(0.2)  # let the readers finish
-                pytest.fail(f"serve exited with {self.proc.returncode}:\n{''.join(self.out)}\n{''.join(self.err)}")
-            time.sleep(0.1)
-        self.ctrl_c()
-        pytest.fail(f"serve did not print {text!r} in {timeout} s:\n{''.join(self.out)}\n{''.join(self.err)}")
-
-    def ctrl_c(self, timeout: float = STOP_TIMEOUT_S) -> int:
-        try:
-            os.killpg(self.proc.pid, signal.SIGINT)
-        except ProcessLookupError:
-            pass
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            raise
-
-
-def processes_with(text: str) -> list[str]:
-    """Command lines of the running processes that contain ``text``."""
-    found = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmd:
-                found.append(cmd)
-    return found
+from .conftest import CLI, REQUESTS, START_TIMEOUT_S, Server, processes_with
 
 
 def test_serve_batches_concurrent_requests_and_answers_as_onnx_runtime(micro_onnx, serve_python):
