@@ -31,15 +31,37 @@ def warn_deprecated(old: str, use_instead: str, prog: str = "nat-export") -> Non
 
 
 class DeprecatedAlias(argparse.Action):
-    """An old flag that stores into the new flag's ``dest`` and warns once on stderr."""
+    """An old flag that stores into the new flag's ``dest``. After parsing, :func:`finish_aliases` refuses it
+    when the new flag was given a different value, and otherwise prints its one warning line.
 
-    def __init__(self, option_strings, dest, use_instead: str, const=None, nargs=None, **kw):
-        self.use_instead = use_instead
+    ``spell``: the new flag for a value, as a format string (``"--batch-sizes {}"``, ``"--{}"``).
+    """
+
+    def __init__(self, option_strings, dest, use_instead: str, spell: str = "{}", const=None, nargs=None, **kw):
+        self.use_instead, self.spell = use_instead, spell
         super().__init__(option_strings, dest, nargs=nargs, const=const, **kw)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        warn_deprecated(option_string, self.use_instead, parser.prog)
-        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+        value = self.const if self.nargs == 0 else values
+        before = getattr(namespace, self.dest, None)
+        vars(namespace).setdefault("_deprecated_given", []).append((self, option_string, value, before))
+        setattr(namespace, self.dest, value)
+
+
+def finish_aliases(parser, namespace) -> str | None:
+    """The deprecated flags given (:class:`DeprecatedAlias`): the problem when one contradicts its new
+    spelling, given before or after it; else None, after one warning line per old flag."""
+    given = vars(namespace).pop("_deprecated_given", [])
+    for action, option, value, before in given:
+        # a value that neither the default nor an old flag set came from the new flag
+        old_values = {v for a, _, v, _ in given if a.dest == action.dest}
+        for other in (before, getattr(namespace, action.dest)):
+            if other != parser.get_default(action.dest) and other not in old_values:
+                new = action.spell.format(other)
+                return f"{option} {value} and {new} disagree; give one of them ({option} is deprecated: use {new})"
+    for option, action in {option: action for action, option, _, _ in given}.items():
+        warn_deprecated(option, action.use_instead, parser.prog)
+    return None
 
 
 def positive_int(text: str) -> int:
@@ -84,6 +106,49 @@ def add_model_args(p, default_hint: bool = True) -> None:
         help="override the checkpoint's preprocessing recipe (repeatable; pairs may also be space-separated): "
         "resize=shorter_side|exact, crop_pct=F, interpolation=bicubic|bilinear|nearest, mean=R,G,B, std=R,G,B",
     )
+
+
+def add_backbone_args(p, features_alias: bool = False) -> None:
+    """``--backbone`` / ``--out-features`` (and the deprecated ``--features`` of ``onnx``)."""
+    g = p.add_argument_group("backbone (detection / segmentation)")
+    g.add_argument(
+        "--backbone",
+        action="store_true",
+        help="export the feature maps (HF NatBackbone / DinatBackbone: each stage's output before downsampling, "
+        "through its LayerNorm), even from a classifier checkpoint; backbone checkpoints (HF backbones, OneFormer / "
+        "Mask2Former, mmdet / mmseg / detectron2) are exported as backbones without it",
+    )
+    g.add_argument(
+        "--out-features",
+        metavar="STAGES",
+        help="the stages to output, comma-separated (stage1..stage4, stride 4..32); default: the checkpoint's, "
+        "else all (implies --backbone)",
+    )
+    if features_alias:
+        g.add_argument(
+            "--features",
+            dest="backbone",
+            action=DeprecatedAlias,
+            nargs=0,
+            const=True,
+            use_instead="--backbone",
+            spell="--backbone",
+            help=argparse.SUPPRESS,
+        )
+
+
+def parse_out_features(text) -> list[str] | None:
+    """``--out-features stage1,stage3`` -> ``["stage1", "stage3"]`` (checked against the model when it is built).
+
+    Raises:
+        UsageError: a value naming no stage.
+    """
+    if text is None or isinstance(text, list):
+        return text
+    names = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not names:
+        raise UsageError(f"--out-features {text!r} names no stage; e.g. --out-features stage1,stage2,stage3,stage4")
+    return names
 
 
 def has_model_args(args) -> bool:
@@ -142,16 +207,27 @@ def load_from_args(args, spec=_NOT_GIVEN, console=None):
 
     preprocess = parse_preprocess(getattr(args, "preprocess", None))
     ema = bool(getattr(args, "ema", False))
+    backbone = {
+        "backbone": bool(getattr(args, "backbone", False)),
+        "out_features": parse_out_features(getattr(args, "out_features", None)),
+    }
     if has_model_args(args):
         loaded = load_model(
-            args.model, from_pretrained=args.from_pretrained, weights=args.weights, ema=ema, preprocess=preprocess
+            args.model,
+            from_pretrained=args.from_pretrained,
+            weights=args.weights,
+            ema=ema,
+            preprocess=preprocess,
+            **backbone,
         )
     elif spec is not _NOT_GIVEN:
         loaded = _load_recorded(spec, ema, preprocess)
     else:
         if ema:
-            raise UsageError("--ema needs --weights FILE (a training checkpoint holding EMA weights)")
-        loaded = load_model(None, preprocess=preprocess)
+            raise UsageError(
+                "--ema picks the EMA weights of a --weights checkpoint; pass --weights FILE or leave out --ema"
+            )
+        loaded = load_model(None, preprocess=preprocess, **backbone)
     if console is not None:
         print_load_notes(args, loaded)
     return loaded
@@ -195,6 +271,7 @@ def _load_recorded(spec, ema: bool, preprocess):
             ema=ema or bool(spec.get("ema")),
             revision=spec.get("revision"),
             preprocess=preprocess or spec.get("preprocess"),
+            out_features=spec.get("out_features"),
             offline=True,  # a hub id a file records is read from the cache only
         )
     except (ConfigError, CheckpointError) as e:
@@ -235,12 +312,13 @@ def add_precision_args(p, what: str, dtype_alias: bool = False, bf16_help: str |
         help=bf16_help or f"bf16 {what} (GPUs: Ampere and newer)",
     )
     if dtype_alias:
-        g.add_argument(
+        p.add_argument(
             "--dtype",
             action=DeprecatedAlias,
             dest="precision",
             choices=PRECISIONS,
             use_instead="--fp16 / --bf16",
+            spell="--{}",
             help=argparse.SUPPRESS,
         )
     p.set_defaults(precision="fp32")
@@ -335,7 +413,7 @@ def check_writable(path, what: str) -> None:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise UsageError(f"cannot write {what} {path}: {folder} is not a folder")
+        raise UsageError(f"cannot write {what} {path}: {folder} is not a folder; choose another path")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write {what} {path}: the folder {folder} is not writable; choose another path")
 

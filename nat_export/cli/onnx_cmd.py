@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from .args import (
+    add_backbone_args,
     add_force_arg,
     add_json_arg,
     add_library_args,
@@ -39,17 +40,27 @@ def add_parser(sub):
             "  nat-export onnx nat_tiny.onnx\n"
             "  nat-export onnx dinat_tiny.onnx --from-pretrained shi-labs/dinat-tiny-in1k-224 --fp16\n"
             "  nat-export onnx nat.onnx --model nat-small --weights nat_small.pth --batch 8 --resolution 256x320\n"
-            "  nat-export onnx nat_portable.onnx --portable --dynamic-resolution"
+            "  nat-export onnx nat_portable.onnx --portable --dynamic-resolution\n"
+            "  nat-export onnx dinat_l_oneformer.onnx --from-pretrained shi-labs/oneformer_ade20k_dinat_large "
+            "--dynamic-resolution --resolution 640\n"
+            "  nat-export onnx dinat_t_mrcnn.onnx --weights mask_rcnn_dinat_tiny.pth --model dinat-tiny --backbone "
+            "--dynamic-resolution --resolution 800x1216"
         ),
     )
     p.add_argument("output", metavar="OUT.onnx", help="file to write")
     add_model_args(p)
+    add_backbone_args(p, features_alias=True)
     s = p.add_argument_group("shape")
     s.add_argument("--resolution", default="224", metavar="N|HxW", help="input resolution (default: 224)")
     b = s.add_mutually_exclusive_group()
     b.add_argument("--batch", type=int, metavar="N", help="static batch size (default: a dynamic batch axis)")
     b.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (the default)")
-    s.add_argument("--dynamic-resolution", action="store_true", help="dynamic height/width axes")
+    s.add_argument(
+        "--dynamic-resolution",
+        action="store_true",
+        help="dynamic height/width axes: one graph for any H, W from 32 to 4096 (levels smaller than "
+        "kernel x dilation are padded at run time, as HF does); --resolution is then the validated size",
+    )
     f = p.add_argument_group("precision and format")
     add_precision_args(
         f, "graph (default: fp32)", dtype_alias=True, bf16_help="bf16 graph (validated only against an engine)"
@@ -60,7 +71,6 @@ def add_parser(sub):
         action="store_true",
         help="NA as standard ONNX ops: runs in stock ONNX Runtime / TensorRT without the plugin",
     )
-    f.add_argument("--features", action="store_true", help="add per-level feature outputs features_0..3 (backbone use)")
     f.add_argument(
         "--plugin-namespace",
         default="",
@@ -106,7 +116,7 @@ def run(args) -> int:
         raise FileExistsError(f"{out} exists; pass --force to overwrite it")
     check_json_target(args, inputs=[out, *model_input_files(args)])
     if args.samples < 1 and not args.no_validate:
-        raise UsageError(f"--samples must be >= 1, got {args.samples}")
+        raise UsageError(f"--samples must be >= 1, got {args.samples}; e.g. --samples 2, or --no-validate")
     opts = ExportOptions(
         resolution=parse_resolution(args.resolution),
         batch=args.batch,
@@ -114,7 +124,6 @@ def run(args) -> int:
         dtype=args.precision,
         opset=args.opset,
         portable=args.portable,
-        features=args.features,
         plugin_namespace=args.plugin_namespace,
     )
     loaded = load_from_args(args)  # its notes follow the checks: a bad option is one line

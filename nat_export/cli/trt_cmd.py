@@ -121,7 +121,9 @@ def run(args) -> int:
         console.print(msg, highlight=False, markup=False)
 
     if args.onnx is not None and has_model_args(args):
-        raise UsageError("give either MODEL.onnx or --model/--from-pretrained/--weights (to export first), not both")
+        raise UsageError(
+            "give either MODEL.onnx or --model/--from-pretrained/--weights (to export first), not both; drop one"
+        )
     engine = Path(args.output) if args.output else None
     if engine is not None and engine.is_dir():
         raise UsageError(f"-o {engine} is a folder; give the engine a file name, e.g. {engine / 'model.engine'}")
@@ -175,6 +177,8 @@ def run(args) -> int:
         f"built {result.engine} in {result.seconds:.1f}s: {info['precision']} ({info['precision_mode']}), "
         f"TensorRT {info['tensorrt_version']}, {prof}"
     )
+    if info.get("profile_defaults"):
+        err(f"note: {info['profile_defaults']}")
     err(f"sidecar {result.sidecar}")
     if args.json:
         write_json(args, info)

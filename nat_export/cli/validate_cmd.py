@@ -37,7 +37,8 @@ def add_parser(sub):
             "examples:\n"
             "  nat-export validate nat_tiny.onnx\n"
             "  nat-export validate nat_tiny.onnx --engine nat_tiny.engine --samples 16 --json report.json\n"
-            "  nat-export validate dinat.onnx --from-pretrained shi-labs/dinat-tiny-in1k-224 --images ./val_images"
+            "  nat-export validate dinat.onnx --from-pretrained shi-labs/dinat-tiny-in1k-224 --images ./val_images\n"
+            "  nat-export validate backbone.onnx --resolution 512x512 --resolution 800x1216 --resolution 97x131"
         ),
     )
     p.add_argument("onnx", metavar="MODEL.onnx")
@@ -45,6 +46,13 @@ def add_parser(sub):
     g = p.add_argument_group("inputs and tolerances")
     g.add_argument("--samples", type=int, default=4, metavar="N", help="random input batches (default: 4)")
     g.add_argument("--batch", type=int, metavar="N", help="batch size of each sample (default: the file's, or 2)")
+    g.add_argument(
+        "--resolution",
+        action="append",
+        metavar="HxW",
+        help="make the random inputs at this size (repeatable: a dynamic-resolution file checked at several "
+        "sizes; default: the recorded resolution)",
+    )
     g.add_argument(
         "--images", metavar="DIR", help="use the images in DIR (preprocessed per the metadata) instead of random inputs"
     )
@@ -63,6 +71,7 @@ def add_parser(sub):
 def run(args) -> int:
     import dataclasses
 
+    from ..export.exporter import MIN_SIDE, parse_resolution
     from ..onnx.files import read_onnx
     from ..validate import TOLERANCES, print_report, validate
 
@@ -70,7 +79,7 @@ def run(args) -> int:
     console = wide_console(stderr=args.json == "-")
     check_json_target(args, inputs=[args.onnx, args.engine, *model_input_files(args)])
     if args.samples < 1:
-        raise UsageError(f"--samples must be >= 1, got {args.samples}")
+        raise UsageError(f"--samples must be >= 1, got {args.samples}; e.g. --samples 4")
     for flag, value in (("--atol", args.atol), ("--rtol", args.rtol)):
         if value is not None and not (0 <= value < float("inf")):
             raise UsageError(f"{flag} must be a finite number >= 0, got {value}; e.g. {flag} 1e-4")
@@ -85,10 +94,20 @@ def run(args) -> int:
             f"{args.onnx} has no nat-export metadata, so the PyTorch model it came from is unknown; "
             "name it with --model/--from-pretrained/--weights"
         )
+    if args.images and args.resolution:
+        raise UsageError("--resolution sizes random inputs, and --images replaces them; drop one of them")
+    resolutions = [parse_resolution(r) for r in args.resolution] if args.resolution else None
+    for hw in resolutions or []:
+        if min(hw) < MIN_SIDE:
+            raise UsageError(f"--resolution {hw[0]}x{hw[1]} is too small (NAT/DiNAT downsample by 32); use >= 32x32")
+    # a backbone file is compared with the backbone of the model named here, at the file's outputs
+    args.out_features = (desc.config or {}).get("out_features") if isinstance(desc.config, dict) else None
     loaded = load_from_args(args, spec=desc.source, console=console)
-    if desc.resolution and not args.images:
+    sizes = resolutions or ([desc.resolution] if desc.resolution else [])
+    if sizes and not args.images:
         batch = args.batch or facts.fixed_batch or 2
-        check_run_memory(args, loaded.model.config, batch, desc.resolution, "validating")
+        largest = max(sizes, key=lambda hw: hw[0] * hw[1])
+        check_run_memory(args, loaded.model.config, batch, largest, "validating")
     engine = None
     if args.engine:
         from ..runtime.runners import open_model
@@ -115,6 +134,7 @@ def run(args) -> int:
             tolerance=tol,
             onnx_model=proto,
             facts=facts,
+            resolutions=resolutions,
         )
     print_report(report, console)
     if args.json:
@@ -129,7 +149,7 @@ def _image_inputs(folder, desc, facts, override=None):
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"--images {folder} is not a folder of images")
+        raise FileNotFoundError(f"--images {folder} is not a folder; pass a folder holding images (.jpg/.png/...)")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"no images (.jpg/.png/.ppm/...) in {folder}; pass a folder holding images")

@@ -26,6 +26,8 @@ MIN_OPSET = 18
 #: 26..28 wrote an opset-18-stamped graph the checker rejects)
 MAX_OPSET = 25
 MAX_DYNAMIC_SIDE = 4096
+#: smallest side of a --dynamic-resolution graph (NAT/DiNAT downsample by 32)
+MIN_SIDE = 32
 MAX_DYNAMIC_BATCH = 4096
 
 
@@ -37,7 +39,6 @@ class ExportOptions:
     dtype: str = "fp32"
     opset: int = 18
     portable: bool = False
-    features: bool = False
     plugin_namespace: str = ""
 
     @property
@@ -71,22 +72,20 @@ def check_options(config: NatConfig, opts: ExportOptions) -> None:
     """Every rule that would otherwise fail deep inside export, checked up front.
 
     Raises:
-        NAShapeError: a resolution below 32 (or, with ``dynamic_resolution``, below the size at which no level
-            is padded), an unknown dtype, an opset below 18, a batch below 1.
+        NAShapeError: a resolution below 32 or (with ``dynamic_resolution``) above the graph's largest side, an
+            unknown dtype, an opset outside the supported range, a batch below 1.
     """
     h, w = opts.resolution
-    if min(h, w) < 32:
-        raise NAShapeError(f"resolution {h}x{w} is too small: NAT/DiNAT downsample by 32, use at least 32x32")
-    if opts.dynamic_resolution:
-        need = config.min_unpadded_resolution()
-        if min(h, w) < need:
-            raise NAShapeError(
-                f"--dynamic-resolution needs every side >= {need} (kernel {config.kernel_size} x largest dilation x "
-                f"level stride, so that no level is padded); got {h}x{w}: use --resolution {need} or larger, "
-                "or export a static resolution"
-            )
+    if min(h, w) < MIN_SIDE:
+        raise NAShapeError(
+            f"resolution {h}x{w} is too small (NAT/DiNAT downsample by 32); use at least {MIN_SIDE}x{MIN_SIDE}"
+        )
+    if opts.dynamic_resolution and max(h, w) > MAX_DYNAMIC_SIDE:
+        raise NAShapeError(
+            f"--dynamic-resolution graphs take sides up to {MAX_DYNAMIC_SIDE}, got {h}x{w}; use a smaller --resolution"
+        )
     if opts.dtype not in DTYPES:
-        raise NAShapeError(f"--dtype {opts.dtype!r} is not one of {', '.join(DTYPES)}")
+        raise NAShapeError(f"--dtype {opts.dtype!r} is not one of {', '.join(DTYPES)}; use --fp16 or --bf16")
     newest = min(MAX_OPSET, onnx.defs.onnx_opset_version())
     if opts.opset > newest:
         raise NAShapeError(
@@ -104,39 +103,30 @@ def check_options(config: NatConfig, opts: ExportOptions) -> None:
             f"model; give 1 or {config.in_chans} (e.g. --preprocess mean=0.5,0.5,0.5)"
         )
     if opts.batch is not None and opts.batch < 1:
-        raise NAShapeError(f"--batch must be >= 1, got {opts.batch}")
+        raise NAShapeError(
+            f"--batch must be >= 1, got {opts.batch}; e.g. --batch 1, or leave it out for a dynamic batch"
+        )
 
 
-class _Outputs(nn.Module):
-    """The exported signature: pixel_values -> logits (+ per-level features)."""
-
-    def __init__(self, model: nn.Module, features: bool):
-        super().__init__()
-        self.model, self.features = model, features
-
-    def forward(self, pixel_values):
-        if not self.features:
-            return self.model(pixel_values)
-        logits, feats = self.model.forward_with_features(pixel_values)
-        return (logits, *feats)
-
-
-def output_names(config: NatConfig, features: bool) -> list[str]:
-    return ["logits"] + ([f"features_{i}" for i in range(config.num_levels)] if features else [])
+def output_names(config: NatConfig) -> list[str]:
+    """The graph's outputs: ``logits`` (a classifier) or one map per ``out_features`` stage (a backbone)."""
+    return list(config.out_features) if config.is_backbone else ["logits"]
 
 
 def _export_program(model: nn.Module, config: NatConfig, opts: ExportOptions):
     dtype = DTYPES[opts.dtype]
-    net = _Outputs(copy.deepcopy(model).to(dtype).eval(), opts.features)
+    net = copy.deepcopy(model).to(dtype).eval()
     batch = opts.batch or 2  # an example batch of 1 would specialise a dynamic axis
-    x = torch.randn(batch, config.in_chans, *opts.resolution, dtype=dtype)
+    size = tuple(max(side, MIN_SIDE + 1) for side in opts.resolution) if opts.dynamic_resolution else opts.resolution
+    x = torch.randn(batch, config.in_chans, *size, dtype=dtype)
     dims = {}
     if opts.batch is None:
         dims[0] = torch.export.Dim("batch", min=1, max=MAX_DYNAMIC_BATCH)
     if opts.dynamic_resolution:
-        need = config.min_unpadded_resolution()
-        dims[2] = torch.export.Dim("height", min=need, max=MAX_DYNAMIC_SIDE)
-        dims[3] = torch.export.Dim("width", min=need, max=MAX_DYNAMIC_SIDE)
+        # Traced from 33: at 32 the last map is 1x1 and torch.export specialises size-1 dims; the graph has no
+        # such branch and runs at 32 (tested).
+        dims[2] = torch.export.Dim("height", min=MIN_SIDE + 1, max=MAX_DYNAMIC_SIDE)
+        dims[3] = torch.export.Dim("width", min=MIN_SIDE + 1, max=MAX_DYNAMIC_SIDE)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.export.export(net, (x,), dynamic_shapes=({**dims},) if dims else None, strict=False)
@@ -154,7 +144,7 @@ def to_onnx(model: nn.Module, config: NatConfig, opts: ExportOptions) -> onnx.Mo
             (x,),
             dynamo=True,
             input_names=["pixel_values"],
-            output_names=output_names(config, opts.features),
+            output_names=output_names(config),
             custom_translation_table=table,
             opset_version=opts.opset,
             optimize=True,

@@ -9,7 +9,7 @@ from ..models import NatConfig
 from ..onnx.contract import CONTRACT_VERSION
 from ..onnx.metadata import ModelDescription, Preprocessing
 
-__all__ = ["build_metadata", "describe", "recipe"]
+__all__ = ["build_metadata", "describe", "feature_maps", "recipe"]
 
 
 def recipe(config: NatConfig, resolution: Sequence[int]) -> Preprocessing:
@@ -21,12 +21,22 @@ def recipe(config: NatConfig, resolution: Sequence[int]) -> Preprocessing:
     return pp.for_channels(config.in_chans)
 
 
+def feature_maps(config: NatConfig) -> list[dict] | None:
+    """A backbone's outputs as recorded: ``[{"name", "channels", "stride"}]`` in graph order; None for a classifier."""
+    if not config.is_backbone:
+        return None
+    return [
+        {"name": name, "channels": config.level_dim(i), "stride": config.level_stride(i)}
+        for name, i in zip(config.out_features, config.out_indices)
+    ]
+
+
 def describe(
     name: str, config: NatConfig, resolution: Sequence[int], dtype: str, na_mode: str, source: dict | None = None
 ) -> ModelDescription:
     """What export writes: the variant, its config, contract and exporter versions, precision, NA mode,
     resolution (H, W), the checkpoint's preprocessing at that resolution and for its channel count
-    (:func:`recipe`), labels, and ``source`` (how ``validate`` rebuilds the PyTorch reference)."""
+    (:func:`recipe`), labels, a backbone's feature maps, and ``source`` (how ``validate`` rebuilds the PyTorch reference)."""
     return ModelDescription(
         variant=name,
         config=config.to_dict(),
@@ -36,6 +46,7 @@ def describe(
         resolution=(int(resolution[0]), int(resolution[1])),
         preprocessing=recipe(config, resolution),
         labels=list(config.labels) if config.labels else None,
+        feature_maps=feature_maps(config),
         source=source or None,
         exporter_version=__version__,
     )

@@ -107,6 +107,9 @@ class NatConfig:
         num_classes: classifier outputs (0: no head).
         in_chans: input channels.
         labels: class names (``num_classes`` of them) or None (class indices).
+        out_features: a backbone's outputs, HF's stage names (``stage1`` .. ``stageN``, level i is
+            ``stage{i+1}``) in stage order; None for a classifier. A backbone has no head
+            (``num_classes`` 0) and one LayerNorm per output (HF ``hidden_states_norms``, SHI-Labs ``norm{i}``).
         preprocessing: the checkpoint's evaluation recipe (HF ``preprocessor_config.json`` or the variant's
             published one) at its native resolution; not part of the architecture (not in ``to_dict``,
             not compared).
@@ -128,6 +131,7 @@ class NatConfig:
     qkv_bias: bool = True
     layer_norm_eps: float = 1e-5
     labels: tuple[str, ...] | None = field(default=None, repr=False)
+    out_features: tuple[str, ...] | None = None
     preprocessing: Preprocessing | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
@@ -188,6 +192,31 @@ class NatConfig:
                 raise ConfigError(
                     f"{where}: {len(self.labels)} labels for {self.num_classes} classes; give one label per class"
                 )
+        if self.out_features is not None:
+            names = self.stage_names
+            if (
+                not isinstance(self.out_features, tuple)
+                or not self.out_features
+                or not all(isinstance(x, str) for x in self.out_features)
+            ):
+                raise bad("out_features", f"a non-empty list of stage names ({', '.join(names)})", self.out_features)
+            unknown = [x for x in self.out_features if x not in names]
+            if unknown:
+                extra = " ('stem', the embedding output, is not exported)" if "stem" in unknown else ""
+                raise ConfigError(
+                    f"{where}: out_features {list(self.out_features)} name unknown stages {unknown}{extra}; "
+                    f"use {', '.join(names)}"
+                )
+            if list(self.out_features) != sorted(set(self.out_features), key=names.index):
+                raise ConfigError(
+                    f"{where}: out_features {list(self.out_features)} must list each stage once, in stage order; "
+                    f"e.g. {', '.join(sorted(set(self.out_features), key=names.index))}"
+                )
+            if self.num_classes:
+                raise ConfigError(
+                    f"{where}: a backbone (out_features {list(self.out_features)}) has no classifier head, but "
+                    f"num_classes is {self.num_classes}; set num_classes to 0 or drop out_features"
+                )
         if self.preprocessing is not None and not isinstance(self.preprocessing, Preprocessing):
             raise bad("preprocessing", "a Preprocessing", type(self.preprocessing).__name__)
 
@@ -205,11 +234,42 @@ class NatConfig:
     def dilation(self, level: int, layer: int) -> int:
         return 1 if self.dilations is None else self.dilations[level][layer]
 
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        """HF's names of the levels' outputs: ``stage1`` .. ``stageN`` (stride 4, 8, 16, 32)."""
+        return tuple(f"stage{i + 1}" for i in range(self.num_levels))
+
+    @property
+    def is_backbone(self) -> bool:
+        return self.out_features is not None
+
+    @property
+    def out_indices(self) -> tuple[int, ...]:
+        """The 0-based levels of ``out_features`` (SHI-Labs ``out_indices``; HF's are these + 1)."""
+        return tuple(self.stage_names.index(n) for n in self.out_features or ())
+
+    def level_stride(self, level: int) -> int:
+        """Input pixels per map pixel at ``level``: 4, 8, 16, 32."""
+        return 4 * 2**level
+
+    def as_backbone(self, out_features=None) -> NatConfig:
+        """This architecture as a backbone: no head, ``out_features`` (default: the config's own, else every
+        stage).
+
+        Raises:
+            ConfigError: unknown or unordered stage names.
+        """
+        names = tuple(out_features) if out_features else (self.out_features or self.stage_names)
+        try:
+            return replace(self, out_features=names, num_classes=0, labels=None)
+        except ConfigError as e:
+            raise ConfigError(str(e).replace("config: ", "--out-features: ", 1)) from None
+
     def min_unpadded_resolution(self) -> int:
         """Smallest input side at which no level needs padding (every map >= kernel*dilation)."""
         need = 0
         for level in range(self.num_levels):
-            stride = 4 * 2**level
+            stride = self.level_stride(level)
             dmax = max((self.dilation(level, j) for j in range(self.depths[level])), default=1)
             need = max(need, self.kernel_size * dmax * stride)
         return need
@@ -239,6 +299,8 @@ class NatConfig:
                 dilations missing for depths other than HF's default.
         """
         model_type = hf.get("model_type")
+        if model_type in COMPOSITE_MODEL_TYPES:
+            return cls._from_composite(hf, where)
         if model_type not in ("nat", "dinat"):
             raise ConfigError(
                 f"{where} has model_type {_show(model_type)}; nat-export reads NAT/DiNAT configs "
@@ -297,6 +359,7 @@ class NatConfig:
                     raise bad("dilations", "a list (per level) of lists of integers (per layer)", dil)
                 dilations = tuple(tuple(d) for d in dil)
         num_classes, labels = _hf_head(hf, where)
+        out_features = _hf_out_features(hf, len(depths), where) if _is_backbone_config(hf) else None
         ls = number("layer_scale_init_value")
         return _build(
             cls,
@@ -314,7 +377,20 @@ class NatConfig:
             qkv_bias=qkv_bias,
             layer_norm_eps=number("layer_norm_eps"),
             labels=labels,
+            out_features=out_features,
         )
+
+    @classmethod
+    def _from_composite(cls, hf: dict, where: str) -> NatConfig:
+        """The NAT/DiNAT backbone of a whole OneFormer / Mask2Former config (its ``backbone_config``)."""
+        bc = hf.get("backbone_config")
+        inner = bc.get("model_type") if isinstance(bc, dict) else None
+        if inner not in ("nat", "dinat"):
+            raise ConfigError(
+                f"{where} is a {hf['model_type']} model whose backbone_config has model_type {_show(inner)}; "
+                "nat-export exports NAT/DiNAT backbones only"
+            )
+        return cls.from_hf({"architectures": ["DinatBackbone"], **bc}, f"{where} backbone_config")
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "config") -> NatConfig:
@@ -334,7 +410,7 @@ class NatConfig:
                 f"{where}: unknown keys {', '.join(unknown)}; an HF config.json needs model_type 'nat' or 'dinat', "
                 f"nat-export's own config takes {', '.join(sorted(known))}"
             )
-        for key in ("depths", "num_heads", "labels"):
+        for key in ("depths", "num_heads", "labels", "out_features"):
             if isinstance(data.get(key), list):
                 data[key] = tuple(data[key])
         if isinstance(data.get("dilations"), list):
@@ -366,6 +442,37 @@ def _plain(v):
     if isinstance(v, tuple):
         return [_plain(x) for x in v]
     return v
+
+
+#: Whole segmentation models whose ``backbone_config`` may be a NAT/DiNAT (HF transformers 4.40.2); their
+#: backbone weights sit under ``model.pixel_level_module.encoder.``.
+COMPOSITE_MODEL_TYPES = ("oneformer", "mask2former")
+
+
+def _is_backbone_config(hf: dict) -> bool:
+    archs = hf.get("architectures") or []
+    return isinstance(archs, list) and any(isinstance(a, str) and a.endswith("Backbone") for a in archs)
+
+
+def _hf_out_features(hf: dict, levels: int, where: str) -> tuple[str, ...]:
+    """``out_features`` as HF's BackboneConfigMixin aligns them with ``out_indices`` over the stage names
+    ``stem, stage1..stageN`` (neither given: the last stage)."""
+    names = ["stem"] + [f"stage{i}" for i in range(1, levels + 1)]
+    feats, idx = hf.get("out_features"), hf.get("out_indices")
+    if feats is not None and (not isinstance(feats, list) or not all(isinstance(f, str) for f in feats)):
+        raise ConfigError(f"{where}: out_features must be a list of stage names, got {_show(feats)}; fix out_features")
+    if idx is not None:
+        if not isinstance(idx, list) or not all(_is_int(i) and -len(names) <= i < len(names) for i in idx):
+            raise ConfigError(
+                f"{where}: out_indices must be a list of indices into {names}, got {_show(idx)}; fix out_indices"
+            )
+        from_idx = [names[i] for i in idx]
+        if feats is not None and feats != from_idx:
+            raise ConfigError(
+                f"{where}: out_features {feats} and out_indices {idx} name different stages; fix one of them"
+            )
+        feats = from_idx
+    return tuple(feats) if feats else (names[-1],)
 
 
 def _hf_head(hf: dict, where: str) -> tuple[int, tuple[str, ...] | None]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..onnx.metadata import INTERPOLATIONS, Preprocessing
-from .config import ConfigError, NatConfig, read_json_object
+from .config import COMPOSITE_MODEL_TYPES, ConfigError, NatConfig, read_json_object
 from .nat import NAT
 from .variants import DEFAULT_VARIANT, VARIANTS, Variant, get_variant, variant_config, variant_for_file
 
@@ -101,7 +101,58 @@ def _strip_prefix(sd: dict) -> dict:
 
 
 def is_hf_state_dict(sd: dict) -> bool:
-    return any(k.startswith(("nat.", "dinat.", "embeddings.", "encoder.")) for k in sd)
+    return any(k.startswith(("nat.", "dinat.", "embeddings.", "encoder.", "hidden_states_norms.")) for k in sd)
+
+
+#: Where whole detection / segmentation checkpoints keep their backbone's tensors: HF OneFormer / Mask2Former
+#: (``model.pixel_level_module.encoder.``; ``model.`` may already be stripped), mmdet / mmseg (``state_dict``
+#: with ``backbone.``) and detectron2 (``model`` with ``backbone.``).
+BACKBONE_PREFIXES = ("model.pixel_level_module.encoder.", "pixel_level_module.encoder.", "backbone.")
+_OUT_NORM_RE = re.compile(r"^norm(\d+)\.(weight|bias)$")
+
+
+def select_backbone(sd: dict) -> tuple[dict, list[str]]:
+    """The backbone part of a whole detection / segmentation state dict (:data:`BACKBONE_PREFIXES`), prefix
+    stripped, and a note saying what was left out; other state dicts unchanged."""
+    for prefix in BACKBONE_PREFIXES:
+        sub = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
+        if sub:
+            rest = len(sd) - len(sub)
+            note = f"took the {len(sub)} backbone tensors under {prefix!r}" + (
+                f"; the other {rest} (neck, heads, decoder) are not exported" if rest else ""
+            )
+            return sub, [note]
+    return sd, []
+
+
+def output_norm_levels(sd: dict) -> list[int]:
+    """The levels a backbone state dict (original layout) has output norms for (``norm{i}``)."""
+    return sorted({int(m[1]) for k in sd if (m := _OUT_NORM_RE.match(k))})
+
+
+def _as_backbone_weights(model: NAT, sd: dict) -> tuple[dict, list[str]]:
+    """``sd`` (original layout) fitted to a backbone ``model``: a classifier's head and final norm dropped and its
+    missing output norms initialised as HF's ``DinatBackbone.from_pretrained`` does (weight 1, bias 0); output
+    norms of stages not exported dropped."""
+    notes, own = [], model.state_dict()
+    cfg = model.config
+    have = output_norm_levels(sd)
+    if any(k.startswith(("head.", "norm.")) for k in sd):
+        sd = {k: v for k, v in sd.items() if not k.startswith(("head.", "norm."))}
+        notes.append("dropped the classifier's head and final norm (exporting the backbone)")
+    if not have:
+        sd = {**sd, **{k: v for k, v in own.items() if _OUT_NORM_RE.match(k)}}
+        names = ", ".join(cfg.out_features)
+        notes.append(
+            f"the checkpoint has no per-stage output norms; {names} use new LayerNorms (weight 1, bias 0), as HF "
+            "does when a classifier is loaded as a backbone"
+        )
+        return sd, notes
+    extra = [i for i in have if i not in cfg.out_indices]
+    if extra:
+        sd = {k: v for k, v in sd.items() if not ((m := _OUT_NORM_RE.match(k)) and int(m[1]) in extra)}
+        notes.append(f"left out the output norms of {', '.join(cfg.stage_names[i] for i in extra)} (not exported)")
+    return sd, notes
 
 
 def hf_to_original(sd: dict) -> dict:
@@ -117,6 +168,8 @@ def hf_to_original(sd: dict) -> dict:
             out["norm." + key.rsplit(".", 1)[1]] = value
         elif key.startswith("classifier."):
             out["head." + key.rsplit(".", 1)[1]] = value
+        elif m := re.match(r"^hidden_states_norms\.stage(\d+)\.(weight|bias)$", key):
+            out[f"norm{int(m[1]) - 1}.{m[2]}"] = value
         elif m := re.match(r"^encoder\.levels\.(\d+)\.downsample\.(.+)$", key):
             out[f"levels.{m[1]}.downsample.{m[2]}"] = value
         elif m := _HF_LAYER_RE.match(key):
@@ -136,7 +189,9 @@ def hf_to_original(sd: dict) -> dict:
             out[key] = value
     for (base, kind), parts in qkv.items():
         if set(parts) != {"query", "key", "value"}:
-            raise CheckpointError(f"{base}attn: incomplete query/key/value {kind} in the HF checkpoint")
+            raise CheckpointError(
+                f"{base}attn: incomplete query/key/value {kind} in the HF checkpoint; download it again"
+            )
         out[f"{base}attn.qkv.{kind}"] = torch.cat([parts["query"], parts["key"], parts["value"]], 0)
     return out
 
@@ -175,16 +230,30 @@ def _tensor_facts(sd: dict) -> str:
     return ", ".join(facts)
 
 
-def load_state_dict_strict(model: NAT, sd: dict, origin: str) -> None:
+def to_original_layout(sd: dict) -> tuple[dict, list[str]]:
+    """Any supported state dict in the original SHI-Labs layout: wrapper prefixes stripped, a whole detection /
+    segmentation model's backbone selected (:func:`select_backbone`), HF names converted; and notes."""
+    sd, notes = select_backbone(_strip_prefix(sd))
+    if is_hf_state_dict(sd):
+        sd = hf_to_original(sd)
+    return sd, notes
+
+
+def load_state_dict_strict(model: NAT, sd: dict, origin: str) -> list[str]:
     """Load with every key and shape checked; one error naming the first few problems and the built-in
-    variants the checkpoint's tensors fit.
+    variants the checkpoint's tensors fit. A backbone ``model`` takes a backbone checkpoint (HF, OneFormer /
+    Mask2Former, mmdet / mmseg, detectron2) or a classifier's weights (:func:`_as_backbone_weights`).
+
+    Returns:
+        Notes for the user (what was selected, dropped or initialised).
 
     Raises:
         CheckpointError: keys or shapes that do not match the model.
     """
-    sd = _strip_prefix(sd)
-    if is_hf_state_dict(sd):
-        sd = hf_to_original(sd)
+    sd, notes = to_original_layout(sd)
+    if model.config.is_backbone:
+        sd, more = _as_backbone_weights(model, sd)
+        notes += more
     own = model.state_dict()
     missing, unexpected = own.keys() - sd.keys(), sd.keys() - own.keys()
     shapes = [
@@ -210,6 +279,7 @@ def load_state_dict_strict(model: NAT, sd: dict, origin: str) -> None:
             f"{origin} does not match the model architecture ({'; '.join(problems)}; {_tensor_facts(sd)}); {fix}"
         )
     model.load_state_dict(sd, strict=True)
+    return notes
 
 
 # ----------------------------------------------------------------------------- reading files
@@ -438,21 +508,32 @@ def resolve_config(model: str | Path | NatConfig | None) -> tuple[NatConfig, str
     return variant_config(model), get_variant(model).name
 
 
-def _load_hf_folder(folder: Path) -> tuple[NAT, list[str]]:
+def _load_hf_folder(folder: Path, out_features=None) -> tuple[NAT, list[str]]:
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
         raise CheckpointError(
             f"{folder} has no config.json; an HF checkpoint folder holds config.json + model.safetensors"
         )
-    config = NatConfig.from_json_file(cfg_path)
-    pp, notes = hf_preprocessing(folder)
+    raw = read_json_object(cfg_path)
+    config = NatConfig.from_dict(raw, str(cfg_path))
+    notes = []
+    if raw.get("model_type") in COMPOSITE_MODEL_TYPES:
+        arch = (raw.get("architectures") or [raw["model_type"]])[0]
+        notes.append(
+            f"{folder} is a {arch} checkpoint: exporting its {'DiNAT' if config.kind == 'dinat' else 'NAT'} backbone "
+            "only (the pixel and transformer decoders stay in PyTorch)"
+        )
+    if out_features is not None:
+        config = config.as_backbone(out_features)
+    pp, more = hf_preprocessing(folder)
+    notes += more
     if pp is not None:
         config = config.with_(preprocessing=pp)
     for name in HF_WEIGHT_FILES:
         if (folder / name).is_file():
             model = build_model(config)
             sd, more = read_checkpoint(folder / name)
-            load_state_dict_strict(model, sd, str(folder / name))
+            more += load_state_dict_strict(model, sd, str(folder / name))
             return model, notes + more
     raise CheckpointError(f"{folder} has no {' or '.join(HF_WEIGHT_FILES)}; pass a complete checkpoint folder")
 
@@ -549,6 +630,8 @@ def load_model(
     revision: str | None = None,
     preprocess: dict | None = None,
     offline: bool = False,
+    backbone: bool = False,
+    out_features=None,
 ) -> LoadedModel:
     """The one entry point: a named variant (random init), an HF folder / hub id, or a weights file.
 
@@ -564,6 +647,10 @@ def load_model(
         preprocess: overrides of the recipe (:meth:`Preprocessing.override` keywords).
         offline: a hub id is read from the local cache only (for sources a model file records: metadata is
             data, never an instruction to download).
+        backbone: build the backbone (feature maps of every stage, or of ``out_features``) even from a
+            classifier. Backbone checkpoints (HF ``NatBackbone`` / ``DinatBackbone``, whole OneFormer /
+            Mask2Former folders, mmdet / mmseg / detectron2 files with per-stage norms) are backbones anyway.
+        out_features: the stages a backbone outputs (``stage1`` .. ``stage4``), overriding the checkpoint's.
 
     Returns:
         The model, with ``model.config.preprocessing`` the checkpoint's recipe: its ``preprocessor_config.json``,
@@ -575,35 +662,36 @@ def load_model(
             whose published file name belongs to another variant.
     """
     if from_pretrained and weights:
-        raise ConfigError("use either --from-pretrained or --weights, not both")
+        raise ConfigError("use either --from-pretrained or --weights, not both; drop one of them")
     if ema and not weights:
         raise ConfigError(
             "--ema picks the EMA weights of a --weights checkpoint; pass --weights FILE or leave out --ema"
         )
     if from_pretrained:
         path = Path(from_pretrained)
+        want = out_features or (() if backbone else None)
         if path.is_dir():
-            net, notes = _load_hf_folder(path)
+            net, notes = _load_hf_folder(path, want)
             net.config = _with_override(net.config, preprocess)
             spec = {"from_pretrained": _abs(path)}
-            return LoadedModel(net, str(from_pretrained), "hf", _spec(spec, preprocess), notes)
+            return LoadedModel(net, str(from_pretrained), "hf", _spec(spec, preprocess, net), notes)
         if path.is_file() or path.suffix in (".pth", ".pt", ".bin", ".safetensors"):
             raise CheckpointError(
                 f"{from_pretrained} is not a checkpoint folder; pass weights files with --weights FILE --model VARIANT"
             )
         snapshot = download_hub(from_pretrained, revision, offline=offline)
-        net, notes = _load_hf_folder(snapshot)
+        net, notes = _load_hf_folder(snapshot, want)
         net.config = _with_override(net.config, preprocess)
         spec = {"from_pretrained": str(from_pretrained), "revision": _snapshot_revision(snapshot) or revision}
-        return LoadedModel(net, str(from_pretrained), "hub", _spec(spec, preprocess), notes)
+        return LoadedModel(net, str(from_pretrained), "hub", _spec(spec, preprocess, net), notes)
     if weights:
         notes: list[str] = []
         if model is None:
             published = variant_for_file(weights)
             if published is None:
                 raise ConfigError(
-                    "--weights needs --model (a variant such as nat-tiny / dinat-tiny, or a config.json): "
-                    "the file does not say which architecture it holds"
+                    "--weights needs --model: the file does not say which architecture it holds; add --model "
+                    "NAME (a variant such as nat-tiny / dinat-tiny) or --model config.json"
                 )
             model = published.name
             notes.append(f"{Path(weights).name} is the published {model} checkpoint; using --model {model}")
@@ -611,25 +699,46 @@ def load_model(
         _check_published_file(str(weights), model, config)
         sd, more = read_checkpoint(Path(weights), ema=ema)
         config = _with_override(config, preprocess)
+        config, auto = _backbone_for_weights(config, sd, backbone, out_features)
         net = build_model(config)
-        load_state_dict_strict(net, sd, str(weights))
+        more += auto + load_state_dict_strict(net, sd, str(weights))
         m = _abs(model) if isinstance(model, (str, Path)) and Path(model).is_file() else str(model)
         spec = {"model": m, "weights": _abs(weights)}
         if ema:
             spec["ema"] = True
-        return LoadedModel(net, name, "original", _spec(spec, preprocess), notes + more)
+        return LoadedModel(net, name, "original", _spec(spec, preprocess, net), notes + more)
     config, name = resolve_config(model)
     config = _with_override(config, preprocess)
+    if backbone or out_features:
+        config = config.as_backbone(out_features)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_SEED)  # the same "random" model every time, so validate can rebuild it
         net = build_model(config)
     m = model if isinstance(model, NatConfig) else model
     if isinstance(m, (str, Path)) and Path(m).is_file():
         m = _abs(m)
-    return LoadedModel(net, name, "random", _spec({"model": str(m or name)}, preprocess))
+    return LoadedModel(net, name, "random", _spec({"model": str(m or name)}, preprocess, net))
 
 
-def _spec(spec: dict, preprocess: dict | None) -> dict:
+def _backbone_for_weights(config: NatConfig, sd: dict, backbone: bool, out_features) -> tuple[NatConfig, list[str]]:
+    """The config a weights file loads into: a backbone when asked, or when the file is one (per-stage output
+    norms ``norm{i}`` and no head: the SHI-Labs mmdet / mmseg / detectron2 backbones), with the stages it has
+    norms for unless ``out_features`` says otherwise."""
+    layout, _ = to_original_layout(sd)
+    levels = [i for i in output_norm_levels(layout) if i < config.num_levels]
+    is_backbone_file = bool(levels) and "head.weight" not in layout
+    if not (backbone or out_features or is_backbone_file or config.is_backbone):
+        return config, []
+    default = [config.stage_names[i] for i in levels] if levels else None
+    notes = []
+    if is_backbone_file and not (backbone or config.is_backbone):
+        notes.append(f"the weights are a backbone (output norms {', '.join(f'norm{i}' for i in levels)}, no head)")
+    return config.as_backbone(out_features or (None if config.is_backbone else default)), notes
+
+
+def _spec(spec: dict, preprocess: dict | None, net: NAT) -> dict:
+    if net.config.is_backbone:
+        spec["out_features"] = list(net.config.out_features)
     if preprocess:
         spec["preprocess"] = dict(preprocess)
     return {k: v for k, v in spec.items() if v is not None}

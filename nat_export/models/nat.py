@@ -86,16 +86,21 @@ class NATLayer(nn.Module):
             self.gamma1 = self.gamma2 = None
 
     def _attention(self, x):
-        # Maps smaller than kernel*dilation are zero-padded after the norm and cropped after
-        # attention, as HF does; the NA op itself never pads.
+        # Maps smaller than kernel*dilation are zero-padded right/bottom after the norm and cropped after
+        # attention, as HF and natten do; the NA op itself never pads. With symbolic sizes (export with
+        # --dynamic-resolution) the padding is computed at run time and is zero when the map is large enough.
         height, width = x.shape[1], x.shape[2]
-        pad_h, pad_w = max(0, self.window - height), max(0, self.window - width)
-        if pad_h or pad_w:
-            x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-        x = self.attn(x)
-        if pad_h or pad_w:
-            x = x[:, :height, :width, :].contiguous()
-        return x
+        if isinstance(height, int) and isinstance(width, int):
+            pad_h, pad_w = max(0, self.window - height), max(0, self.window - width)
+            if not (pad_h or pad_w):
+                return self.attn(x)
+            return self.attn(F.pad(x, (0, 0, 0, pad_w, 0, pad_h)))[:, :height, :width, :].contiguous()
+        pad_h = torch.sym_max(self.window, height) - height
+        pad_w = torch.sym_max(self.window, width) - width
+        x = self.attn(F.pad(x, (0, 0, 0, pad_w, 0, pad_h)))
+        # index_select rather than slicing: a fresh tensor, so the exporter adds no guards on strides
+        x = x.index_select(1, torch.arange(height, device=x.device))
+        return x.index_select(2, torch.arange(width, device=x.device))
 
     def forward(self, x):
         a = self._attention(self.norm1(x))
@@ -122,7 +127,13 @@ class NATLevel(nn.Module):
 
 
 class NAT(nn.Module):
-    """NAT / DiNAT classifier and backbone. Input NCHW pixel values; see the forward_* methods."""
+    """NAT / DiNAT classifier, or backbone when ``cfg.out_features`` is set. Input NCHW pixel values.
+
+    A classifier returns logits (:meth:`forward`); a backbone returns HF's ``feature_maps``: for each stage
+    in ``out_features``, the level's output before downsampling through that stage's own LayerNorm
+    (``norm{i}`` as in the SHI-Labs detection / segmentation backbones, HF ``hidden_states_norms.stage{i+1}``;
+    ``nn.LayerNorm`` default eps 1e-5 in both), as ``[B, C_i, H_i, W_i]``.
+    """
 
     def __init__(self, cfg: NatConfig):
         from .memory import check_model_fits
@@ -133,6 +144,10 @@ class NAT(nn.Module):
         self.config = cfg
         self.patch_embed = ConvTokenizer(cfg.in_chans, cfg.embed_dim, cfg.layer_norm_eps)
         self.levels = nn.ModuleList(NATLevel(i, cfg, i < cfg.num_levels - 1) for i in range(cfg.num_levels))
+        if cfg.is_backbone:
+            for i in cfg.out_indices:
+                self.add_module(f"norm{i}", nn.LayerNorm(cfg.level_dim(i)))
+            return
         self.norm = nn.LayerNorm(cfg.num_features, eps=cfg.layer_norm_eps)
         self.head = nn.Linear(cfg.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
 
@@ -157,9 +172,22 @@ class NAT(nn.Module):
         _, outputs = self._levels(pixel_values)
         return self.norm(outputs[-1][1])
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """``pixel_values [B, C, H, W]`` float -> logits ``[B, num_classes]``."""
+    def forward(self, pixel_values: torch.Tensor):
+        """``pixel_values [B, C, H, W]`` float -> logits ``[B, num_classes]`` (a classifier), or the tuple of
+        feature maps of :meth:`forward_feature_maps` (a backbone)."""
+        if self.config.is_backbone:
+            return self.forward_feature_maps(pixel_values)
         return self.forward_head(self.forward_features(pixel_values))
+
+    def forward_feature_maps(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """A backbone's outputs (HF ``BackboneOutput.feature_maps``), one per ``config.out_features``:
+        ``[B, embed_dim * 2**i, ceil(H / 2**(i+2)), ceil(W / 2**(i+2))]`` for level i, float like the input.
+
+        Raises:
+            AttributeError: the model is a classifier (no ``out_features``).
+        """
+        _, outputs = self._levels(pixel_values)
+        return tuple(getattr(self, f"norm{i}")(outputs[i][0]).permute(0, 3, 1, 2) for i in self.config.out_indices)
 
     def forward_intermediates(
         self,
@@ -174,7 +202,7 @@ class NAT(nn.Module):
         Args:
             pixel_values: ``[B, C, H, W]``.
             indices: the levels to return: None = all, an int n = the last n, a list = those levels (0-based).
-            norm: apply the final LayerNorm to the last level's map (as timm does).
+            norm: apply the final LayerNorm to the last level's map (as timm does; classifiers only).
             output_fmt: ``NCHW`` or ``NHWC``.
             intermediates_only: return only the list of maps.
 
@@ -200,17 +228,13 @@ class NAT(nn.Module):
         maps = []
         for i in take:
             x = outputs[i][0]
-            if norm and i == n - 1:
+            if norm and i == n - 1 and not self.config.is_backbone:
                 x = self.norm(x)
             maps.append(x.permute(0, 3, 1, 2) if output_fmt == "NCHW" else x)
         if intermediates_only:
             return maps
-        return self.norm(outputs[-1][1]), maps
-
-    def forward_with_features(self, pixel_values: torch.Tensor):
-        """``(logits, per-level NCHW maps)`` from one pass (what export traces for ``--features``)."""
-        final, maps = self.forward_intermediates(pixel_values)
-        return self.forward_head(final), maps
+        final = outputs[-1][1]
+        return (final if self.config.is_backbone else self.norm(final)), maps
 
     def hidden_states(self, pixel_values) -> list[torch.Tensor]:
         """HF ``reshaped_hidden_states``: embedding output, then each level after downsampling (NCHW)."""

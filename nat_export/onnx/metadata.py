@@ -269,6 +269,20 @@ def _labels(v, where, key):
     return list(v)
 
 
+def _feature_maps(v, where, key):
+    ok = isinstance(v, list) and all(
+        isinstance(m, dict)
+        and isinstance(m.get("name"), str)
+        and all(
+            isinstance(m.get(k), int) and not isinstance(m.get(k), bool) and m[k] > 0 for k in ("channels", "stride")
+        )
+        for m in v
+    )
+    if not ok:
+        raise _fail(where, key, "is not a list of {name, channels, stride}")
+    return [{"name": m["name"], "channels": m["channels"], "stride": m["stride"]} for m in v]
+
+
 def _choice(*allowed):
     def check(v, where, key):
         if v not in allowed:
@@ -288,6 +302,7 @@ _SCHEMA = {
     "resolution": (True, _resolution),
     "preprocessing": (True, lambda v, where, key: Preprocessing.from_dict(v, where)),
     "labels": (True, _labels),
+    "feature_maps": (True, _feature_maps),
     "source": (True, _dict),
     "exporter_version": (False, _str),
     "precision_conversion": (False, _str),
@@ -301,7 +316,8 @@ class ModelDescription:
     Every field is optional (files from other tools carry none). ``resolution`` is (H, W) in pixels;
     ``dtype`` is the graph's float type (``fp32`` | ``fp16`` | ``bf16``); ``na_mode`` is ``plugin``
     (NA as the contract op) or ``portable`` (standard ONNX ops); ``source`` says how to rebuild the
-    PyTorch reference (``{"model", "from_pretrained", "weights"}``).
+    PyTorch reference (``{"model", "from_pretrained", "weights"}``). A backbone's ``feature_maps`` list its
+    outputs in graph order: ``{"name": "stage1", "channels": 192, "stride": 4}`` (stride in input pixels).
     """
 
     variant: str | None = None
@@ -312,6 +328,7 @@ class ModelDescription:
     resolution: tuple[int, int] | None = None
     preprocessing: Preprocessing | None = None
     labels: list[str] | None = None
+    feature_maps: list[dict] | None = None
     source: dict | None = None
     exporter_version: str | None = None
     precision_conversion: str | None = None

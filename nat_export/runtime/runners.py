@@ -69,15 +69,19 @@ class ModelRunner(BaseRunner):
         try:
             return concrete_shape(self.input_dims, batch, self.description.resolution)
         except ValueError as e:
-            raise RunnerError(f"{e} of {self.name} is dynamic and the model records no resolution") from None
+            raise RunnerError(
+                f"{e} of {self.name} is dynamic and the model records no resolution; export it with `nat-export onnx --resolution HxW`"
+            ) from None
 
     def check_batch(self, batch: int) -> None:
         """Raises RunnerError when ``batch`` is not one this model takes in one call."""
         if batch < 1:
-            raise RunnerError(f"batch must be >= 1, got {batch}")
+            raise RunnerError(f"batch must be >= 1, got {batch}; give a positive batch size")
         if batch < self.min_batch or (self.max_batch is not None and batch > self.max_batch):
             hi = self.max_batch if self.max_batch is not None else "any"
-            raise RunnerError(f"batch {batch} is outside what {self.name} takes ({self.min_batch}..{hi})")
+            raise RunnerError(
+                f"batch {batch} is outside what {self.name} takes ({self.min_batch}..{hi}); give a batch in that range"
+            )
 
     def get_input_metadata_impl(self):
         dims = [d if isinstance(d, int) and d > 0 else None for d in self.input_dims]
@@ -184,14 +188,14 @@ class TrtRunner(ModelRunner):
 class TorchRunner(ModelRunner):
     """The PyTorch reference model (``nat_export.models.NAT``) in eval mode, no grad.
 
-    ``output_names``: the names given to ``logits`` and, with ``features``, the per-level maps.
+    ``output_names``: the names of the model's outputs: ``logits`` for a classifier, its ``out_features`` for a
+    backbone (default: those).
     """
 
     def __init__(
         self,
         model,
-        output_names: Sequence[str] = ("logits",),
-        features: bool = False,
+        output_names: Sequence[str] | None = None,
         device: str = "cpu",
         dtype: str = "fp32",
         resolution: Sequence[int] | None = None,
@@ -200,13 +204,14 @@ class TorchRunner(ModelRunner):
         import torch
 
         super().__init__(name=name, prefix="torch-runner")
-        self._model, self._features, self._device = model, features, device
+        self._model, self._device = model, device
         self._dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
         chans = model.config.in_chans
         self.description = ModelDescription(resolution=tuple(resolution) if resolution else None, dtype=dtype)
         self.input_name = "pixel_values"
         self.input_dims = [None, chans, None, None]
-        self.output_names = list(output_names)
+        cfg = model.config
+        self.output_names = list(output_names or (cfg.out_features if cfg.is_backbone else ("logits",)))
         self.backend = f"PyTorch {torch.__version__} {device} {dtype}"
 
     def activate_impl(self):
@@ -216,10 +221,8 @@ class TorchRunner(ModelRunner):
         import torch
 
         with torch.inference_mode():
-            if self._features:
-                logits, feats = self._net.forward_with_features(x)
-                return [logits, *feats]
-            return [self._net(x)]
+            out = self._net(x)
+            return list(out) if isinstance(out, tuple) else [out]
 
     def infer_impl(self, feed_dict):
         import torch

@@ -93,6 +93,7 @@ def make_sidecar(
         plugin=plugin,
         gpu=gpu,
         profiles=[p.to_json() for p in profiles],
+        profile_defaults=next((p.defaults for p in profiles if getattr(p, "defaults", None)), None),
         inputs=list(inputs),
         outputs=list(outputs),
         workspace_mb=workspace_mb,

@@ -25,6 +25,7 @@ class Check:
     shape: list[int]
     metrics: dict
     ok: bool
+    input_shape: list[int] | None = None
 
 
 @dataclass
@@ -159,6 +160,7 @@ def validate(
     seed: int = 0,
     onnx_model=None,
     facts: OnnxFacts | None = None,
+    resolutions: list[tuple[int, int]] | None = None,
 ) -> ValidationReport:
     """Compare ONNX Runtime (and a TensorRT engine when given) with the PyTorch reference ``model``.
 
@@ -167,6 +169,8 @@ def validate(
         model: the PyTorch reference (``nat_export.models.NAT``), run in fp32 on the CPU.
         samples, batch, seed: random inputs ``[batch, C, H, W]`` at the recorded resolution (batch: the
             file's fixed batch, else 2); ``inputs`` replaces them.
+        resolutions: make the random inputs at each of these (H, W) instead (a dynamic-resolution file checked
+            at several sizes); every output is compared at every size, one check each.
         engine: a runner (:class:`~nat_export.runtime.runners.TrtRunner`), a ``TrtEngine`` or any
             ``feed -> outputs`` callable to compare as well; ``engine_precision`` its precision.
         ort_op_library: the ONNX Runtime NA op library (default: the built one; without one the NA
@@ -187,10 +191,9 @@ def validate(
     dtype = desc.dtype or "fp32"
     if onnx_model is not None:
         check_description(onnx_path, onnx_model, facts)
-    features = len(facts.outputs) > 1
     fixed = facts.fixed_batch
     if samples < 1 and inputs is None:
-        raise RunnerError(f"--samples must be >= 1, got {samples}")
+        raise RunnerError(f"--samples must be >= 1, got {samples}; e.g. --samples 4")
     if batch is not None and (batch < 1 or (fixed is not None and batch != fixed)):
         raise RunnerError(
             f"{onnx_path} has a fixed batch of {fixed}; use --batch {fixed} (or leave --batch out)"
@@ -205,12 +208,17 @@ def validate(
         engine_precision = getattr(getattr(engine, "engine", None), "precision", None)
     precision = engine_precision if engine_precision in ("fp16", "bf16") else dtype
     report = ValidationReport(tolerance=tolerance or TOLERANCES[precision])
-    if inputs is None:
-        inputs = random_inputs(samples, batch or fixed or 2, _resolution(facts), model.config.in_chans, seed)
-    report.samples = sum(x.shape[0] for x in inputs)
-    inputs = _fit_to_graph(inputs, facts)
+    if inputs is not None:
+        groups = [inputs]
+    else:
+        groups = [
+            random_inputs(samples, batch or fixed or 2, hw, model.config.in_chans, seed)
+            for hw in (resolutions or [_resolution(facts)])
+        ]
+    report.samples = sum(x.shape[0] for group in groups for x in group)
+    groups = [_fit_to_graph(group, facts) for group in groups]
 
-    runners: list[ModelRunner] = [TorchRunner(model, facts.outputs, features)]
+    runners: list[ModelRunner] = [TorchRunner(model, facts.outputs)]
     if dtype == "bf16":
         report.notes.append("ONNX Runtime on the CPU cannot run bf16 graphs: only the TensorRT engine is compared")
     else:
@@ -229,12 +237,15 @@ def validate(
         )
 
     G_LOGGER.module_severity = G_LOGGER.ERROR
-    results = Comparator.run(runners, data_loader=[{"pixel_values": x} for x in inputs])
-    _, ref_iters = results[0]
-    for name, iters in list(results)[1:]:
-        for out in facts.outputs:
-            ref = np.concatenate([it[out] for it in ref_iters])
-            got = np.concatenate([np.asarray(it[out], dtype=np.float32) for it in iters])
-            m = compare(ref, got, logits=(out == "logits"))
-            report.checks.append(Check(name, out, list(got.shape), m, passes(m, report.tolerance)))
+    for group in groups:
+        results = Comparator.run(runners, data_loader=[{"pixel_values": x} for x in group])
+        _, ref_iters = results[0]
+        input_shape = list(group[0].shape)
+        for name, iters in list(results)[1:]:
+            for out in facts.outputs:
+                ref = np.concatenate([it[out] for it in ref_iters])
+                got = np.concatenate([np.asarray(it[out], dtype=np.float32) for it in iters])
+                m = compare(ref, got, logits=(out == "logits"))
+                ok = passes(m, report.tolerance)
+                report.checks.append(Check(name, out, list(got.shape), m, ok, input_shape))
     return report

@@ -128,26 +128,42 @@ def test_fp16_export_runs_on_ort_within_fp16_tolerance(tmp_path):
     assert not passes(m, TOLERANCES["fp32"]) or m["max_abs"] < 1e-4  # the fp16 graph really computes in fp16
 
 
-def test_features_and_metadata(tmp_path):
+def test_classifier_metadata(tmp_path):
     loaded = _load_micro("nat_micro", "hf")
-    out = tmp_path / "feat.onnx"
-    export_onnx(loaded, out, ExportOptions(features=True, batch=2))
+    out = tmp_path / "m.onnx"
+    export_onnx(loaded, out, ExportOptions(batch=2))
     proto = onnx.load(str(out))
-    assert [o.name for o in proto.graph.output] == ["logits", "features_0", "features_1", "features_2", "features_3"]
+    assert [o.name for o in proto.graph.output] == ["logits"]
     meta = ModelDescription.read(proto).to_json()
     assert meta["variant"] == str(FIXTURES / "nat_micro" / "hf")
     assert meta["contract_version"] == "1" and meta["na_mode"] == "plugin" and meta["dtype"] == "fp32"
-    assert meta["config"]["depths"] == [1, 1, 2, 1]
+    assert meta["config"]["depths"] == [1, 1, 2, 1] and meta["config"]["out_features"] is None
     assert meta["preprocessing"]["mean"] == [0.485, 0.456, 0.406] and meta["preprocessing"]["center_crop"] == [224, 224]
-    assert len(meta["labels"]) == 10
+    assert len(meta["labels"]) == 10 and "feature_maps" not in meta
     assert meta["source"] == {"from_pretrained": str(FIXTURES / "nat_micro" / "hf")}
-    session = make_session(expand_na_nodes(proto))
-    x = micro_io("nat_micro")["input_0"]
-    outs = run_session(session, x.numpy())
-    with torch.no_grad():
-        feats = loaded.model.forward_intermediates(x, intermediates_only=True)
-    for i, f in enumerate(feats):
-        assert np.abs(outs[f"features_{i}"] - f.numpy()).max() <= 1e-4
+
+
+def test_cli_backbone_from_a_classifier_and_the_old_features_flag(tmp_path, capsys):
+    """``--backbone --out-features`` on a classifier checkpoint; ``--features`` is its deprecated spelling."""
+    src = str(FIXTURES / "nat_micro" / "hf")
+    out = tmp_path / "bb.onnx"
+    args = ["onnx", str(out), "--from-pretrained", src, "--resolution", "64", "--portable", "--samples", "1"]
+    assert main([*args, "--backbone", "--out-features", "stage1,stage3"]) == 0
+    captured = capsys.readouterr()
+    assert "validation passed" in captured.out and "new LayerNorms" in captured.err
+    proto = onnx.load(str(out))
+    assert [o.name for o in proto.graph.output] == ["stage1", "stage3"]
+    meta = ModelDescription.read(proto)
+    assert meta.feature_maps == [
+        {"name": "stage1", "channels": 16, "stride": 4},
+        {"name": "stage3", "channels": 64, "stride": 16},
+    ]
+    assert meta.source["out_features"] == ["stage1", "stage3"]
+    old = tmp_path / "old.onnx"
+    assert main(["onnx", str(old), "--from-pretrained", src, "--resolution", "64", "--portable", "--features"]) == 0
+    err = capsys.readouterr().err
+    assert "--features is deprecated" in err and "use --backbone" in err
+    assert [o.name for o in onnx.load(str(old)).graph.output] == ["stage1", "stage2", "stage3", "stage4"]
 
 
 def test_cli_export_validates_and_writes_report(tmp_path, capsys):
@@ -198,7 +214,9 @@ def test_validate_detects_a_wrong_model(tmp_path, capsys):
         (["--model", "nat-huge"], "unknown model 'nat-huge'"),
         (["--model", "nat-tiny", "--weights", "/nonexistent/w.pth"], "weights file /nonexistent/w.pth not found"),
         (["--resolution", "16"], "too small"),
-        (["--dynamic-resolution", "--resolution", "192"], "needs every side >= 224"),
+        (["--dynamic-resolution", "--resolution", "5000"], "take sides up to 4096"),
+        (["--out-features", "stage9"], "unknown stages ['stage9']; use stage1"),
+        (["--out-features", ","], "names no stage"),
         (["--resolution", "abc"], "is not N or HxW"),
     ],
 )
