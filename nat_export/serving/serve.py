@@ -167,7 +167,9 @@ def prepare(
         raise RepositoryError(f"--max-queue-delay-us must be >= 0, got {queue_delay_us}; e.g. 100")
     if threads is not None and threads < 1:
         raise RepositoryError(f"--threads must be >= 1, got {threads}")
-    m: ServedModel = describe_model(model_path, max_batch=max_batch, ort_op_library=ort_op_library, plugin=plugin)
+    m: ServedModel = describe_model(
+        model_path, max_batch=max_batch, ort_op_library=ort_op_library, plugin=plugin, triton_backend=False
+    )
     for t in m.inputs + m.outputs:
         t.numpy_dtype  # noqa: B018 - raises for a type PyTriton cannot carry
     if m.kind == "engine":
@@ -189,7 +191,7 @@ def prepare(
         inputs=[asdict(t) for t in m.inputs],
         outputs=[asdict(t) for t in m.outputs],
         ort_op_library=str(m.library) if m.kind == "onnx" and m.library else None,
-        plugin=str(plugin) if m.kind == "engine" and plugin is not None else None,
+        plugin=str(m.library) if m.kind == "engine" and m.library else None,
         threads=threads,
         verbose=verbose,
         what=m.what(),

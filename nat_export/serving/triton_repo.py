@@ -188,6 +188,7 @@ def describe_model(
     max_batch: int | None = None,
     ort_op_library: str | Path | None = None,
     plugin: str | Path | None = None,
+    triton_backend: bool = True,
 ) -> ServedModel:
     """Read a model file (``*.onnx``, or an engine with its sidecar) into a :class:`ServedModel`.
 
@@ -198,6 +199,8 @@ def describe_model(
             ``nat-export build-plugins`` built.
         plugin: the self-registering TensorRT plugin (``libnat_export_trt_autoreg.so``, or a folder holding it) for
             an engine with NA plugin layers; default: the one beside the plugin the sidecar names, else the built one.
+        triton_backend: the engine is for Triton's TensorRT backend, which dlopens plugins (so the self-registering
+            library); False for ``serve``, whose ``TrtEngine`` loads ``libnat_export_trt.so`` through TensorRT.
 
     Raises:
         FileNotFoundError: the file is missing.
@@ -225,7 +228,7 @@ def describe_model(
             f"--ort-op-library does not apply to an engine ({path.name}); leave it out (an engine's NA layers use "
             "the TensorRT plugin: --plugin)"
         )
-    return _describe_engine(path, max_batch, plugin)
+    return _describe_engine(path, max_batch, plugin, triton_backend)
 
 
 def _describe_onnx(path: Path, max_batch: int | None, ort_op_library) -> ServedModel:
@@ -290,7 +293,7 @@ def _describe_onnx(path: Path, max_batch: int | None, ort_op_library) -> ServedM
 _REBUILD = "rebuild it with `nat-export trt MODEL.onnx -o ENGINE --force` (it writes the sidecar beside the engine)"
 
 
-def _describe_engine(path: Path, max_batch: int | None, plugin) -> ServedModel:
+def _describe_engine(path: Path, max_batch: int | None, plugin, triton_backend: bool = True) -> ServedModel:
     from ..tensorrt.sidecar import engine_needs_plugin, read_sidecar, sidecar_description, sidecar_path
 
     if not path.is_file():
@@ -356,7 +359,12 @@ def _describe_engine(path: Path, max_batch: int | None, plugin) -> ServedModel:
     lib = None
     needed = engine_needs_plugin(side)
     if needed:
-        lib = _autoreg_plugin(plugin, side)
+        if triton_backend:
+            lib = _autoreg_plugin(plugin, side)
+        else:
+            from ..tensorrt.plugins import resolve_plugin
+
+            lib = resolve_plugin(plugin, True)
     elif plugin is not None:
         raise RepositoryError(
             f"--plugin does not apply: {path.name} has no NA plugin layers (its sidecar names no plugin); leave it out"
