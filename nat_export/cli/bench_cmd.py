@@ -39,14 +39,20 @@ def add_parser(sub):
             "  nat-export bench nat_tiny.engine --batch-sizes 128 --iterations 200 --json bench.json\n"
             "  nat-export bench nat_tiny.onnx --batch-sizes 1,8 --iterations 20        # ONNX Runtime, CPU\n"
             "  nat-export bench nat_tiny.onnx --provider tensorrt --fp16 --cache-dir trt_cache\n"
-            "  nat-export bench --torch --model nat-tiny --device cuda --fp16 --batch-sizes 1,128"
+            "  nat-export bench --torch --model nat-tiny --device cuda --fp16 --batch-sizes 1,128\n"
+            "  nat-export bench backbone.engine --batch-sizes 1 --resolution 640 --resolution 800x1216"
         ),
     )
     p.add_argument("target", nargs="?", metavar="ENGINE|ONNX", help="engine or .onnx (or use --torch)")
     p.add_argument("--torch", action="store_true", help="time the PyTorch reference model instead")
     p.add_argument("--batch-sizes", metavar="B[,B...]", help="batch sizes (default: 1,8,32, or the file's fixed batch)")
     p.add_argument(
-        "--batch", action=DeprecatedAlias, dest="batch_sizes", use_instead="--batch-sizes", help=argparse.SUPPRESS
+        "--batch",
+        action=DeprecatedAlias,
+        dest="batch_sizes",
+        use_instead="--batch-sizes",
+        spell="--batch-sizes {}",
+        help=argparse.SUPPRESS,
     )
     p.add_argument(
         "--iterations", type=int, default=100, metavar="N", help="timed iterations per batch size (default: 100)"
@@ -69,8 +75,14 @@ def add_parser(sub):
     add_ort_args(p)
     p.add_argument("--cache-dir", metavar="DIR", help="TensorRT EP: engine and timing cache folder")
     add_model_args(p)
+    p.add_argument(
+        "--resolution",
+        action="append",
+        metavar="N|HxW",
+        help="input size (repeatable: each is timed; a backbone at its detection / segmentation sizes); default: "
+        "the file's recorded resolution, the engine profile's opt size, or 224 with --torch",
+    )
     g = p.add_argument_group("--torch")
-    g.add_argument("--resolution", metavar="N|HxW", help="input resolution (default: 224)")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: cuda when available")
     p.set_defaults(run=run)
 
@@ -90,16 +102,14 @@ def _setup(args, console):
         if device == "cuda" and not torch.cuda.is_available():
             raise UsageError("--device cuda: no CUDA GPU is usable by this PyTorch; use --device cpu")
         loaded = load_from_args(args, console=console)
-        runner = TorchRunner(
-            loaded.model, device=device, dtype=args.precision, resolution=_torch_resolution(args.resolution)
-        )
+        runner = TorchRunner(loaded.model, device=device, dtype=args.precision, resolution=(224, 224))
         sync = bench.cuda_sync() if device == "cuda" else None
         return runner, runner.timed_call, sync, f"{runner.backend} ({loaded.name})"
     onnx = is_onnx(args.target)
     if not onnx and args.precision != "fp32":
         raise UsageError(
-            f"--{args.precision} does not apply to an engine: its precision is fixed when it is built "
-            f"(nat-export trt MODEL.onnx --{args.precision})"
+            f"--{args.precision} does not apply to an engine: its precision is fixed when it is built; "
+            f"leave it out, or build the engine with `nat-export trt MODEL.onnx --{args.precision}`"
         )
     if onnx and args.precision != "fp32" and not (args.provider == "tensorrt" and args.precision == "fp16"):
         raise UsageError(
@@ -127,13 +137,17 @@ def _setup(args, console):
     return runner, runner.timed_call, None, runner.backend
 
 
-def _torch_resolution(text) -> tuple[int, int]:
+def _resolutions(args) -> list[tuple[int, int] | None]:
+    """The sizes to time: each --resolution, else [None] (the target's own size)."""
     from ..export import parse_resolution
 
-    h, w = parse_resolution(text or "224")
-    if min(h, w) < 32:
-        raise UsageError(f"--resolution {h}x{w} is too small: NAT/DiNAT downsample by 32, use at least 32x32")
-    return h, w
+    out = []
+    for text in args.resolution or []:
+        h, w = parse_resolution(text)
+        if min(h, w) < 32:
+            raise UsageError(f"--resolution {h}x{w} is too small (NAT/DiNAT downsample by 32); use at least 32x32")
+        out.append((h, w))
+    return out or [None]
 
 
 def _check_flags_apply(args) -> None:
@@ -147,7 +161,7 @@ def _check_flags_apply(args) -> None:
         if wrong:
             raise UsageError(f"{', '.join(wrong)} do not apply to --torch; leave them out")
         return
-    wrong = [f for f, on in (("--resolution", args.resolution), ("--device", args.device != "auto")) if on]
+    wrong = [f for f, on in (("--device", args.device != "auto"),) if on]
     if is_onnx(args.target):
         wrong += [f for f, on in (("--host-io", args.host_io), ("--no-cuda-graphs", args.no_cuda_graphs)) if on]
         if args.cache_dir and args.provider != "tensorrt":
@@ -159,14 +173,9 @@ def _check_flags_apply(args) -> None:
         raise UsageError(f"{', '.join(wrong)} do not apply to {kind}; leave them out (see `nat-export bench --help`)")
 
 
-def _check_batch(runner, batch: int) -> None:
-    """Every batch size is checked before the first is timed."""
-    from ..runtime.runners import TrtRunner
-
-    if isinstance(runner, TrtRunner):
-        runner.check_profile(batch)
-    else:
-        runner.shape_for_batch(batch)
+def _check_batch(runner, batch: int, resolution) -> None:
+    """Every batch size and resolution is checked before the first is timed."""
+    runner.shape_for_batch(batch, resolution)
 
 
 def run(args) -> int:
@@ -187,38 +196,50 @@ def run(args) -> int:
         raise UsageError("--iterations must be >= 1 and --warmup >= 0; e.g. --iterations 100 --warmup 10")
     check_json_target(args, inputs=[args.target])
     _check_flags_apply(args)
+    sizes = _resolutions(args)
     console = Console(stderr=True)
     runner, make, sync, backend = _setup(args, console)
     if args.batch_sizes is None and runner.max_batch is not None and runner.min_batch == runner.max_batch:
         batches = [runner.max_batch]  # a file with a fixed batch: time that one
-    for b in batches:
-        _check_batch(runner, b)
+    for hw in sizes:
+        for b in batches:
+            _check_batch(runner, b, hw)
     config = getattr(runner, "_model", None)
     config = config.config if config is not None else runner.description.config
-    if runner.description.resolution or args.torch:
-        res = runner.description.resolution or runner.shape_for_batch(1)[2:]
-        check_run_memory(args, config, max(batches), res, f"benchmarking {runner.backend}")
+    if runner.description.resolution or args.torch or sizes != [None]:
+        largest = max((runner.shape_for_batch(1, hw)[2:] for hw in sizes), key=lambda s: s[0] * s[1])
+        check_run_memory(args, config, max(batches), largest, f"benchmarking {runner.backend}")
     console.print(
         f"benchmarking {backend}: batches {batches}, {args.warmup} warm-up + {args.iterations} timed iterations",
         highlight=False,
         markup=False,
     )
-    results = bench.bench_batches(
-        make,
-        batches,
-        iterations=args.iterations,
-        warmup=args.warmup,
-        sync=sync,
-        backend=backend,
-        on_result=lambda r: console.print(
-            f"  batch {r.batch}: p50 {r.p50:.3f} ms, {r.throughput:.1f} items/s", highlight=False, markup=False
-        ),
-    )
+    results = []  # (input H x W, result)
+    for hw in sizes:
+        size = "x".join(map(str, runner.shape_for_batch(batches[0], hw)[2:]))
+        results += [
+            (size, r)
+            for r in bench.bench_batches(
+                lambda b, hw=hw: make(b, hw),
+                batches,
+                iterations=args.iterations,
+                warmup=args.warmup,
+                sync=sync,
+                backend=backend,
+                on_result=lambda r, size=size: console.print(
+                    f"  {size} batch {r.batch}: p50 {r.p50:.3f} ms, {r.throughput:.1f} items/s",
+                    highlight=False,
+                    markup=False,
+                ),
+            )
+        ]
     t = Table(title=backend)
-    for col in ("batch", "p50 ms", "p90 ms", "p99 ms", "mean ms", "items/s"):
+    for col in ("input", "batch", "p50 ms", "p90 ms", "p99 ms", "mean ms", "items/s"):
         t.add_column(col, justify="right")
-    for r in results:
-        t.add_row(str(r.batch), f"{r.p50:.3f}", f"{r.p90:.3f}", f"{r.p99:.3f}", f"{r.mean:.3f}", f"{r.throughput:.1f}")
+    for size, r in results:
+        t.add_row(
+            size, str(r.batch), f"{r.p50:.3f}", f"{r.p90:.3f}", f"{r.p99:.3f}", f"{r.mean:.3f}", f"{r.throughput:.1f}"
+        )
     Console(stderr=args.json == "-").print(t)
     if args.json:
         doc = {
@@ -226,7 +247,7 @@ def run(args) -> int:
             "backend": backend,
             "host": platform.node(),
             "warmup": args.warmup,
-            "results": [r.to_json() for r in results],
+            "results": [{"input": size, **r.to_json()} for size, r in results],
         }
         write_json(args, doc)
         if args.json != "-":

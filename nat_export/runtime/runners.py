@@ -59,19 +59,33 @@ class ModelRunner(BaseRunner):
     backend: str = ""
     notes: Sequence[str] = ()  # what the caller should be told about how the model runs
 
-    def shape_for_batch(self, batch: int) -> tuple[int, ...]:
-        """The concrete input shape for ``batch``: dynamic H, W take the recorded resolution.
+    def shape_for_batch(self, batch: int, resolution=None) -> tuple[int, ...]:
+        """The concrete input shape for ``batch``: dynamic H, W take ``resolution`` (H, W), else the recorded one.
 
         Raises:
-            RunnerError: the batch is outside what the model takes, or a dynamic axis nothing fixes.
+            RunnerError: the batch is outside what the model takes, ``resolution`` differs from a fixed input size,
+                or a dynamic axis nothing fixes.
         """
         self.check_batch(batch)
+        if resolution is not None:
+            self.check_resolution(resolution)
         try:
-            return concrete_shape(self.input_dims, batch, self.description.resolution)
+            return concrete_shape(self.input_dims, batch, resolution or self.description.resolution)
         except ValueError as e:
             raise RunnerError(
                 f"{e} of {self.name} is dynamic and the model records no resolution; export it with `nat-export onnx --resolution HxW`"
             ) from None
+
+    def check_resolution(self, resolution) -> None:
+        """Raises RunnerError when the input's fixed height / width are not ``resolution`` (H, W)."""
+        hw = list(self.input_dims[2:4]) if len(self.input_dims) == 4 else []
+        fixed = [d for d in hw if isinstance(d, int) and d > 0]
+        if fixed and (len(fixed) < 2 or tuple(fixed) != tuple(resolution)):
+            size = "x".join(str(d) if isinstance(d, int) and d > 0 else "?" for d in hw)
+            raise RunnerError(
+                f"{self.name} takes {size} inputs, not {resolution[0]}x{resolution[1]}; leave out --resolution, or "
+                "export with `nat-export onnx --dynamic-resolution` for other sizes"
+            )
 
     def check_batch(self, batch: int) -> None:
         """Raises RunnerError when ``batch`` is not one this model takes in one call."""
@@ -93,9 +107,10 @@ class ModelRunner(BaseRunner):
             self.activate()
         return self.infer(feed, check_inputs=False)
 
-    def timed_call(self, batch: int):
-        """A no-argument callable that runs one batch of random input (for benchmarks)."""
-        x = np.random.default_rng(0).standard_normal(self.shape_for_batch(batch)).astype(self.input_dtype)
+    def timed_call(self, batch: int, resolution=None):
+        """A no-argument callable that runs one batch of random input (for benchmarks), at ``resolution``
+        (H, W) when the input size is dynamic."""
+        x = np.random.default_rng(0).standard_normal(self.shape_for_batch(batch, resolution)).astype(self.input_dtype)
         feed = {self.input_name: x}
         if not self.is_active:
             self.activate()
@@ -138,6 +153,17 @@ class OrtRunner(ModelRunner):
         self.backend = f"ONNX Runtime {ort.__version__} {session.get_providers()[0]}"
         self._run = session_runner(session)
 
+    def check_resolution(self, resolution) -> None:
+        """Raises RunnerError when the input's fixed height / width are not ``resolution`` (H, W)."""
+        hw = list(self.input_dims[2:4]) if len(self.input_dims) == 4 else []
+        fixed = [d for d in hw if isinstance(d, int) and d > 0]
+        if fixed and (len(fixed) < 2 or tuple(fixed) != tuple(resolution)):
+            size = "x".join(str(d) if isinstance(d, int) and d > 0 else "?" for d in hw)
+            raise RunnerError(
+                f"{self.name} takes {size} inputs, not {resolution[0]}x{resolution[1]}; leave out --resolution, or "
+                "export with `nat-export onnx --dynamic-resolution` for other sizes"
+            )
+
     def check_batch(self, batch: int) -> None:
         if self.facts.fixed_batch is not None and batch != self.facts.fixed_batch:
             raise RunnerError(
@@ -166,21 +192,40 @@ class TrtRunner(ModelRunner):
     def infer_impl(self, feed_dict):
         return self._timed(self.engine, feed_dict)
 
-    def check_profile(self, batch: int) -> None:
-        """Raises RunnerError when ``batch`` is outside the engine's optimization profile (one call, no splitting)."""
+    def check_profile(self, batch: int, resolution=None) -> None:
+        """Raises RunnerError when ``batch`` (or ``resolution``, H x W) is outside the engine's optimization
+        profile (one call, no splitting)."""
         lo, hi = self.engine.min_batch, self.engine.max_batch
         if not lo <= batch <= hi:
             raise RunnerError(
                 f"batch {batch} is outside the engine's profile ({lo}..{hi}); rebuild it with e.g. --min 1 "
                 f"--opt {batch} --max {max(batch, hi)}, or use batches within the profile"
             )
+        if resolution is not None:
+            smin, smax = (self.engine.input_shape(None, which)[2:] for which in ("min", "max"))
+            if not all(a <= r <= b for a, r, b in zip(smin, resolution, smax)):
+                raise RunnerError(
+                    f"{resolution[0]}x{resolution[1]} is outside the engine's profile ({smin[0]}x{smin[1]} .. "
+                    f"{smax[0]}x{smax[1]}); rebuild it with --min/--max NxCxHxW covering it, or use sizes within"
+                )
 
-    def device_call(self, batch: int):
+    def shape_for_batch(self, batch: int, resolution=None) -> tuple[int, ...]:
+        """The engine's input shape for ``batch``: its profile's opt height / width unless ``resolution`` says.
+
+        Raises:
+            RunnerError: outside the engine's profile (:meth:`check_profile`).
+        """
+        self.check_profile(batch, resolution)
+        shape = list(self.engine.input_shape(batch))
+        if resolution is not None:
+            shape[2:4] = resolution
+        return tuple(shape)
+
+    def device_call(self, batch: int, resolution=None):
         """A callable running one batch whose input stays on the GPU (the engine's own time, as trtexec's)."""
         import torch
 
-        self.check_profile(batch)
-        x = np.random.default_rng(0).standard_normal(self.engine.input_shape(batch)).astype(np.float32)
+        x = np.random.default_rng(0).standard_normal(self.shape_for_batch(batch, resolution)).astype(np.float32)
         xd = torch.from_numpy(x).to(self.engine.device)
         return lambda: self.engine.run_device({self.input_name: xd})
 
@@ -234,10 +279,10 @@ class TorchRunner(ModelRunner):
         self.inference_time = time.perf_counter() - start
         return result
 
-    def timed_call(self, batch: int):
+    def timed_call(self, batch: int, resolution=None):
         import torch
 
-        x = np.random.default_rng(0).standard_normal(self.shape_for_batch(batch)).astype(np.float32)
+        x = np.random.default_rng(0).standard_normal(self.shape_for_batch(batch, resolution)).astype(np.float32)
         if not self.is_active:
             self.activate()
         xt = torch.from_numpy(x).to(device=self._device, dtype=self._dtype)
