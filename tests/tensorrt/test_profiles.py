@@ -6,6 +6,7 @@ import pytest
 
 from nat_export.tensorrt.profiles import (
     DEFAULT_BATCH_PROFILE,
+    DEFAULT_BATCH_PROFILE_DYNAMIC_HW,
     ProfileError,
     parse_shape_arg,
     profiles_from_args,
@@ -54,8 +55,44 @@ def test_full_and_named_shapes_for_dynamic_resolution():
     assert p[0].to_json()["pixel_values"]["opt"] == [8, 3, 384, 384]
 
 
-def test_dynamic_resolution_takes_the_recorded_resolution_with_batch_only():
-    assert shapes(profiles_from_args(DYN_ALL, batch=4, resolution=[256, 192])) == ((4, 3, 256, 192),) * 3
+def test_dynamic_resolution_defaults_span_32_to_twice_the_recorded_size():
+    """A --dynamic-resolution file without full shapes: H, W min 32x32, opt the recorded size, max twice it
+    (capped at 4096), batch 1 / 1 / 8; the profile says so (it goes into the sidecar)."""
+    p = profiles_from_args(DYN_ALL, resolution=[640, 2400])
+    assert shapes(p) == ((1, 3, 32, 32), (1, 3, 640, 2400), (8, 3, 1280, 4096))
+    assert DEFAULT_BATCH_PROFILE_DYNAMIC_HW == (1, 1, 8)
+    assert "min 32x32, opt 640x2400 (the recorded resolution), max 1280x4096" in p[0].defaults
+    assert shapes(profiles_from_args(DYN_ALL, batch=4, resolution=[256, 192])) == (
+        (4, 3, 32, 32),
+        (4, 3, 256, 192),
+        (4, 3, 512, 384),
+    )
+    lo, op, hi = shapes(profiles_from_args(DYN_ALL, min_shapes="2", max_shapes="16", resolution=[512, 512]))
+    assert (lo, op, hi) == ((2, 3, 32, 32), (16, 3, 512, 512), (16, 3, 1024, 1024))
+    full = profiles_from_args(DYN_ALL, opt_shapes="2x3x512x512", max_shapes="4x3x1024x1024", resolution=[512, 512])
+    assert shapes(full) == ((1, 3, 512, 512), (2, 3, 512, 512), (4, 3, 1024, 1024)) and full[0].defaults is None
+    assert profiles_from_args(DYN_BATCH).pop().defaults is None
+
+
+def test_sidecar_records_the_profile_defaults():
+    from nat_export.onnx.metadata import ModelDescription
+    from nat_export.tensorrt.precision import PrecisionPlan
+    from nat_export.tensorrt.sidecar import make_sidecar
+
+    p = profiles_from_args(DYN_ALL, resolution=[640, 640])
+    plan = PrecisionPlan("fp16", True, "fp16", None, "")
+    data = make_sidecar(
+        engine_path="m.engine",
+        onnx_path="m.onnx",
+        description=ModelDescription(resolution=(640, 640)),
+        plan=plan,
+        tensorrt_version="10.14",
+        profiles=p,
+        inputs=[],
+        outputs=[],
+    )
+    assert data["profile_defaults"] == p[0].defaults
+    assert data["profiles"][0]["pixel_values"]["max"] == [8, 3, 1280, 1280]
 
 
 @pytest.mark.parametrize(
