@@ -18,6 +18,7 @@ import torch
 
 from ..onnx.metadata import INTERPOLATIONS, Preprocessing
 from .config import COMPOSITE_MODEL_TYPES, ConfigError, NatConfig, read_json_object
+from .framework_config import backbone_config_from_meta
 from .nat import NAT
 from .variants import DEFAULT_VARIANT, VARIANTS, Variant, get_variant, variant_config, variant_for_file
 
@@ -327,7 +328,7 @@ def _unwrap(obj, depth: int = 0):
     return obj
 
 
-def read_checkpoint(path: str | Path, ema: bool = False) -> tuple[dict, list[str]]:
+def read_checkpoint(path: str | Path, ema: bool = False, meta: dict | None = None) -> tuple[dict, list[str]]:
     """The weights in a checkpoint file, and notes for the user.
 
     Reads plain state dicts (``.pth``/``.bin``/``.safetensors``) and the containers training code writes:
@@ -339,6 +340,7 @@ def read_checkpoint(path: str | Path, ema: bool = False) -> tuple[dict, list[str
     Args:
         ema: take the EMA weights (an error when the file has none); otherwise the regular weights, or the
             EMA weights when they are the only ones (a note says which).
+        meta: filled with the container's ``meta`` dict when it has one (mmcv: ``config``, versions, epoch).
 
     Returns:
         (state dict name -> tensor, notes).
@@ -359,6 +361,8 @@ def read_checkpoint(path: str | Path, ema: bool = False) -> tuple[dict, list[str
             raise CheckpointError(f"cannot read weights file {path} ({type(e).__name__}); pass a valid file") from None
     else:
         obj = _torch_load(path)
+    if meta is not None and isinstance(obj, dict) and isinstance(obj.get("meta"), dict):
+        meta.update(obj["meta"])
     averaged = isinstance(obj, dict) and any(k in obj for k in _WRAPPER_EXTRAS)
     if isinstance(obj, dict):
         obj = {k: v for k, v in obj.items() if k not in _WRAPPER_EXTRAS}
@@ -686,7 +690,15 @@ def load_model(
         return LoadedModel(net, str(from_pretrained), "hub", _spec(spec, preprocess, net), notes)
     if weights:
         notes: list[str] = []
-        if model is None:
+        meta: dict = {}
+        recorded = None
+        if Path(weights).is_file() and variant_for_file(weights) is None:
+            sd, more = read_checkpoint(Path(weights), ema=ema, meta=meta)
+            recorded = backbone_config_from_meta(meta, str(weights))
+        if model is None and recorded is not None:
+            model = recorded
+            notes.append(f"the architecture is the backbone {Path(weights).name} records in its meta['config']")
+        elif model is None:
             published = variant_for_file(weights)
             if published is None:
                 raise ConfigError(
@@ -697,13 +709,19 @@ def load_model(
             notes.append(f"{Path(weights).name} is the published {model} checkpoint; using --model {model}")
         config, name = resolve_config(model)
         _check_published_file(str(weights), model, config)
-        sd, more = read_checkpoint(Path(weights), ema=ema)
+        if recorded is None:
+            sd, more = read_checkpoint(Path(weights), ema=ema)
+        else:
+            _check_recorded(config, recorded, str(weights))
         config = _with_override(config, preprocess)
         config, auto = _backbone_for_weights(config, sd, backbone, out_features)
         net = build_model(config)
         more += auto + load_state_dict_strict(net, sd, str(weights))
-        m = _abs(model) if isinstance(model, (str, Path)) and Path(model).is_file() else str(model)
-        spec = {"model": m, "weights": _abs(weights)}
+        if isinstance(model, NatConfig):  # recorded in the checkpoint: the weights alone rebuild it
+            name, spec = Path(weights).name, {"weights": _abs(weights)}
+        else:
+            m = _abs(model) if isinstance(model, (str, Path)) and Path(model).is_file() else str(model)
+            spec = {"model": m, "weights": _abs(weights)}
         if ema:
             spec["ema"] = True
         return LoadedModel(net, name, "original", _spec(spec, preprocess, net), notes + more)
@@ -718,6 +736,19 @@ def load_model(
     if isinstance(m, (str, Path)) and Path(m).is_file():
         m = _abs(m)
     return LoadedModel(net, name, "random", _spec({"model": str(m or name)}, preprocess, net))
+
+
+def _check_recorded(config: NatConfig, recorded: NatConfig, weights: str) -> None:
+    """A --model that contradicts the architecture a checkpoint records (mmcv ``meta['config']``) is an error:
+    the tensors fit both, the outputs would not."""
+    mine, theirs = config.architecture(), recorded.architecture()
+    diff = [k for k in theirs if k not in ("out_features", "num_classes") and mine[k] != theirs[k]]
+    if diff:
+        shown = ", ".join(f"{k} {theirs[k]}" for k in diff)
+        raise CheckpointError(
+            f"{weights} records its backbone in meta['config'] ({shown}), which --model contradicts; leave out "
+            "--model to use the recorded one"
+        )
 
 
 def _backbone_for_weights(config: NatConfig, sd: dict, backbone: bool, out_features) -> tuple[NatConfig, list[str]]:

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nat_export.models import ConfigError, NatConfig, load_model
+from nat_export.models import CheckpointError, ConfigError, NatConfig, load_model
 from nat_export.models.loading import hf_to_original, read_checkpoint
 
 from ..conftest import FIXTURES, micro_io, micro_meta
@@ -184,3 +184,51 @@ def test_bad_backbone_configs_are_one_line(hf, match):
 def test_bad_out_features_argument_names_the_stages():
     with pytest.raises(ConfigError, match=r"--out-features: .*unknown stages \['res2'\]; use stage1, stage2"):
         load_model("nat-mini", out_features=["res2"])
+
+
+def _mmcv_meta(cfg: NatConfig, **overrides) -> dict:
+    """``meta`` as mmcv saves it: the training config as Python text (``cfg.pretty_text``)."""
+    bb = {
+        "type": "DiNAT",
+        "embed_dim": cfg.embed_dim,
+        "mlp_ratio": cfg.mlp_ratio,
+        "depths": list(cfg.depths),
+        "num_heads": list(cfg.num_heads),
+        "drop_path_rate": 0.2,
+        "kernel_size": cfg.kernel_size,
+        "dilations": [list(d) for d in cfg.dilations],
+        "layer_scale": cfg.layer_scale,
+        **overrides,
+    }
+    body = ", ".join(f"{k}={v!r}" for k, v in bb.items())
+    text = (
+        f"model = dict(\n    type='MaskRCNN',\n    backbone=dict({body}, norm_layer=nn.LayerNorm),\n"
+        "    neck=dict(type='FPN', in_channels=[32, 64, 128, 256]))\noptimizer = dict(type='AdamW', lr=0.0001)\n"
+    )
+    return {"mmdet_version": "2.28.2", "config": text, "epoch": 36}
+
+
+def test_mmdet_checkpoint_records_its_backbone_and_needs_no_model(tmp_path):
+    name = "dinat_backbone_micro"
+    hf = load_model(from_pretrained=str(FIXTURES / name / "hf"))
+    cfg = hf.model.config
+    ckpt = _layouts(_original_backbone(name))["mmdet"]
+    ckpt["meta"] = _mmcv_meta(cfg, out_indices=(1, 3))
+    path = tmp_path / "mask_rcnn_dinat_micro.pth"
+    torch.save(ckpt, path)
+    loaded = load_model(weights=str(path))
+    assert loaded.model.config.dilations == cfg.dilations and loaded.model.config.kernel_size == 5
+    assert loaded.model.config.out_features == ("stage2", "stage4")
+    assert any("records in its meta['config']" in n for n in loaded.notes)
+    assert loaded.spec == {"weights": str(path.resolve()), "out_features": ["stage2", "stage4"]}
+    _check_goldens(loaded.model, name, ["stage2", "stage4"])
+    # a --model whose dilations differ: the tensors fit, the outputs would not
+    wrong = json.loads((FIXTURES / name / "hf" / "config.json").read_text())
+    wrong["dilations"] = [[1, 1], [1, 1, 1], [1, 1, 1, 1], [1, 1]]
+    (tmp_path / "wrong.json").write_text(json.dumps(wrong))
+    with pytest.raises(CheckpointError, match=r"records its backbone in meta\['config'\] \(dilations"):
+        load_model(str(tmp_path / "wrong.json"), weights=str(path))
+    ckpt["meta"] = _mmcv_meta(cfg, type="DiNAT_s")
+    torch.save(ckpt, path)
+    with pytest.raises(ConfigError, match="backbone is 'DiNAT_s', not NAT or DiNAT"):
+        load_model(weights=str(path))
