@@ -96,6 +96,10 @@ class NatClassifier {
     logitsIndex_ = 0;
     for (size_t i = 0; i < outputNames_.size(); ++i)
       if (outputNames_[i] == "logits") logitsIndex_ = i;
+    if (engine_->getTensorShape(outputNames_[logitsIndex_].c_str()).nbDims != 2)
+      fail("output " + outputNames_[logitsIndex_] +
+           " is not [batch, classes] logits (a backbone engine's feature maps?); this sample classifies images: "
+           "run backbones with nat_export.runtime.open_model or in your detection / segmentation pipeline");
     for (const std::string& n : {inputName_, outputNames_[logitsIndex_]})
       if (engine_->getTensorDataType(n.c_str()) != nvinfer1::DataType::kFLOAT)
         fail("tensor " + n +
