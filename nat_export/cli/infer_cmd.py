@@ -67,7 +67,12 @@ def _open(args):
 
     ort_lib = args.ort_op_library
     plugin = args.plugin
-    if is_onnx(args.model) and args.provider == "cpu" and plugin is not None and ort_lib is None:
+    if is_onnx(args.model) and args.provider == "cpu" and plugin is not None and ort_lib not in (None, plugin):
+        raise UsageError(
+            f"--plugin {plugin} and --ort-op-library {ort_lib} disagree; give --ort-op-library only (--plugin for "
+            "an .onnx file on the CPU is deprecated)"
+        )
+    if is_onnx(args.model) and args.provider == "cpu" and plugin is not None:
         warn_deprecated(
             "--plugin for an .onnx file on the CPU",
             "--ort-op-library (ONNX Runtime's NA op library)",
@@ -102,6 +107,12 @@ def run(args) -> int:
     check_json_target(args, inputs=[args.model, *args.images, args.save_input])
     runner = _open(args)
     desc = runner.description
+    if desc.feature_maps or "logits" not in runner.output_names and len(runner.output_names) > 1:
+        raise UsageError(
+            f"{args.model} is a backbone (outputs {', '.join(runner.output_names)}: feature maps, no classes); infer "
+            "prints classes: time it with `nat-export bench`, check it with `nat-export validate`, or run it with "
+            "nat_export.runtime.open_model in your detection / segmentation pipeline"
+        )
     pp = desc.preprocessing_or_default(runner.input_dims)
     if pp is None:
         raise UsageError("the model file records no preprocessing or resolution; export it with `nat-export onnx`")

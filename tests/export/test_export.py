@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from PIL import Image
 
 from nat_export.cli import main
 from nat_export.export import DOMAIN, OP_TYPE, ExportOptions, count_na_nodes, export_onnx, to_onnx
@@ -159,6 +160,12 @@ def test_cli_backbone_from_a_classifier_and_the_old_features_flag(tmp_path, caps
         {"name": "stage3", "channels": 64, "stride": 16},
     ]
     assert meta.source["out_features"] == ["stage1", "stage3"]
+    # infer prints classes: a backbone file is one line saying what to use instead
+    image = tmp_path / "x.png"
+    Image.new("RGB", (80, 60), (120, 30, 60)).save(image)
+    assert main(["infer", str(out), str(image)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is a backbone (outputs stage1, stage3" in err
     old = tmp_path / "old.onnx"
     assert main(["onnx", str(old), "--from-pretrained", src, "--resolution", "64", "--portable", "--features"]) == 0
     err = capsys.readouterr().err
