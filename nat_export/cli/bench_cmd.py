@@ -7,6 +7,7 @@ import platform
 
 from .args import (
     DeprecatedAlias,
+    add_backbone_args,
     add_force_arg,
     add_json_arg,
     add_library_args,
@@ -17,6 +18,7 @@ from .args import (
     check_json_target,
     has_model_args,
     load_from_args,
+    print_load_notes,
     quiet_torch_warnings,
     write_json,
 )
@@ -75,6 +77,7 @@ def add_parser(sub):
     add_ort_args(p)
     p.add_argument("--cache-dir", metavar="DIR", help="TensorRT EP: engine and timing cache folder")
     add_model_args(p)
+    add_backbone_args(p)
     p.add_argument(
         "--resolution",
         action="append",
@@ -101,8 +104,9 @@ def _setup(args, console):
         device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
         if device == "cuda" and not torch.cuda.is_available():
             raise UsageError("--device cuda: no CUDA GPU is usable by this PyTorch; use --device cpu")
-        loaded = load_from_args(args, console=console)
+        loaded = load_from_args(args)  # its notes are printed after the checks (run): a refused run is one line
         runner = TorchRunner(loaded.model, device=device, dtype=args.precision, resolution=(224, 224))
+        runner.loaded = loaded
         sync = bench.cuda_sync() if device == "cuda" else None
         return runner, runner.timed_call, sync, f"{runner.backend} ({loaded.name})"
     onnx = is_onnx(args.target)
@@ -188,6 +192,8 @@ def run(args) -> int:
         raise UsageError("give ENGINE|ONNX or --torch (one of them); e.g. nat-export bench model.onnx")
     if has_model_args(args) and not args.torch:
         raise UsageError("--model/--from-pretrained/--weights go with --torch; an engine or ONNX file holds its model")
+    if (args.backbone or args.out_features) and not args.torch:
+        raise UsageError("--backbone/--out-features go with --torch; an engine or ONNX file holds its outputs")
     try:
         batches = bench.parse_batches(args.batch_sizes or "1,8,32")
     except ValueError as e:
@@ -209,6 +215,8 @@ def run(args) -> int:
     if runner.description.resolution or args.torch or sizes != [None]:
         largest = max((runner.shape_for_batch(1, hw)[2:] for hw in sizes), key=lambda s: s[0] * s[1])
         check_run_memory(args, config, max(batches), largest, f"benchmarking {runner.backend}")
+    if args.torch:
+        print_load_notes(args, runner.loaded)
     console.print(
         f"benchmarking {backend}: batches {batches}, {args.warmup} warm-up + {args.iterations} timed iterations",
         highlight=False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .args import (
+    add_backbone_args,
     add_force_arg,
     add_json_arg,
     add_library_args,
@@ -86,6 +87,10 @@ def add_parser(sub):
     g = p.add_argument_group("export (when MODEL.onnx is not given)")
     g.add_argument("--resolution", default="224", metavar="N|HxW", help="input resolution (default: 224)")
     g.add_argument("--portable", action="store_true", help="export NA as standard ONNX ops (no plugin needed)")
+    g.add_argument(
+        "--dynamic-resolution", action="store_true", help="dynamic height / width (any H, W >= 32; see `onnx --help`)"
+    )
+    add_backbone_args(p)
     p.set_defaults(run=run)
 
 
@@ -103,7 +108,12 @@ def _export_first(args, engine_path: Path | None, err, console) -> Path:
     onnx_path = engine_path.with_suffix(".onnx") if engine_path else Path(f"{name}.onnx")
     err(f"exporting {loaded.name} -> {onnx_path}")
     # exported in the engine's precision straight from PyTorch (docs/design.md, "Precision"): no ONNX-level conversion
-    opts = ExportOptions(resolution=parse_resolution(args.resolution), portable=args.portable, dtype=args.precision)
+    opts = ExportOptions(
+        resolution=parse_resolution(args.resolution),
+        portable=args.portable,
+        dtype=args.precision,
+        dynamic_resolution=args.dynamic_resolution,
+    )
     res = export_onnx(loaded, onnx_path, opts, force=args.force)
     err(f"exported {res.path} ({res.na_nodes} NA nodes, {res.seconds:.1f}s)")
     return res.path
@@ -123,6 +133,20 @@ def run(args) -> int:
     if args.onnx is not None and has_model_args(args):
         raise UsageError(
             "give either MODEL.onnx or --model/--from-pretrained/--weights (to export first), not both; drop one"
+        )
+    export_only = [
+        f
+        for f, on in (
+            ("--backbone", args.backbone),
+            ("--out-features", args.out_features),
+            ("--dynamic-resolution", args.dynamic_resolution),
+        )
+        if on
+    ]
+    if args.onnx is not None and export_only:
+        raise UsageError(
+            f"{', '.join(export_only)} shape the export, and MODEL.onnx is already exported; drop them, or export "
+            "with `nat-export onnx` using them"
         )
     engine = Path(args.output) if args.output else None
     if engine is not None and engine.is_dir():
