@@ -65,17 +65,6 @@ def _child(path, resolution, queue):
     queue.put(_export(path, resolution))
 
 
-def timed(fn, warmup: int, iterations: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iterations):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return times
-
-
 def main() -> int:
     import onnx
 
@@ -84,6 +73,7 @@ def main() -> int:
     from nat_export.models import load_model
     from nat_export.native import PluginNotFoundError, find_library
     from nat_export.ort import make_session
+    from nat_export.runtime.bench import time_callable
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--resolutions", default="640x640,800x1216")
@@ -95,6 +85,7 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     sizes = [parse_resolution(r) for r in args.resolutions.split(",")]
+    timing = {"iterations": args.iterations, "warmup": args.warmup}
     try:
         lib = find_library("ort")
     except PluginNotFoundError:
@@ -135,12 +126,12 @@ def main() -> int:
             xt = torch.from_numpy(x)
             with torch.inference_mode():
                 ref = [m.numpy() for m in loaded.model(xt)]
-                rows = {"pytorch eager": timed(lambda: loaded.model(xt), args.warmup, args.iterations)}
+                rows = {"pytorch eager": time_callable(lambda: loaded.model(xt), **timing)}
             errs = {}
             for name, s in sessions.items():
                 got = s.run(None, {"pixel_values": x})
                 errs[name] = max(float(np.abs(g - r).max()) for g, r in zip(got, ref))
-                rows[name] = timed(lambda s=s: s.run(None, {"pixel_values": x}), args.warmup, args.iterations)
+                rows[name] = time_callable(lambda s=s: s.run(None, {"pixel_values": x}), **timing)
             base = statistics.median(rows["pytorch eager"])
             for name, times in rows.items():
                 p50 = statistics.median(times)
@@ -153,7 +144,9 @@ def main() -> int:
                     flush=True,
                 )
     results["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"portable expansion {results['portable_expand_s']:.1f} s; this process peak RSS {results['peak_rss_gib']:.2f} GiB")
+    print(
+        f"portable expansion {results['portable_expand_s']:.1f} s; this process peak RSS {results['peak_rss_gib']:.2f} GiB"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

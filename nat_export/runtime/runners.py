@@ -153,17 +153,6 @@ class OrtRunner(ModelRunner):
         self.backend = f"ONNX Runtime {ort.__version__} {session.get_providers()[0]}"
         self._run = session_runner(session)
 
-    def check_resolution(self, resolution) -> None:
-        """Raises RunnerError when the input's fixed height / width are not ``resolution`` (H, W)."""
-        hw = list(self.input_dims[2:4]) if len(self.input_dims) == 4 else []
-        fixed = [d for d in hw if isinstance(d, int) and d > 0]
-        if fixed and (len(fixed) < 2 or tuple(fixed) != tuple(resolution)):
-            size = "x".join(str(d) if isinstance(d, int) and d > 0 else "?" for d in hw)
-            raise RunnerError(
-                f"{self.name} takes {size} inputs, not {resolution[0]}x{resolution[1]}; leave out --resolution, or "
-                "export with `nat-export onnx --dynamic-resolution` for other sizes"
-            )
-
     def check_batch(self, batch: int) -> None:
         if self.facts.fixed_batch is not None and batch != self.facts.fixed_batch:
             raise RunnerError(
@@ -353,7 +342,8 @@ def open_model(
         from ..tensorrt import TrtEngine
 
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found; pass an engine built by `nat-export trt` or an .onnx file")
+            what = "is not a file" if path.exists() else "not found"
+            raise FileNotFoundError(f"{path} {what}; pass an engine built by `nat-export trt` or an .onnx file")
         _check_engine_file(path)
         return TrtRunner(TrtEngine(path, plugin_lib=plugin, cuda_graphs=cuda_graphs, verbose=verbose))
     if facts is None:

@@ -66,6 +66,15 @@ def native_libs(tmp_path_factory) -> NativeBuild:
     return NativeBuild(out, libs)
 
 
+@pytest.fixture(scope="session")
+def ort_lib(native_libs) -> Path:
+    """The ONNX Runtime NA op library of the session's build."""
+    lib = native_libs.libs.get("ort")
+    if lib is None:
+        pytest.skip("the ONNX Runtime op library was not built (no ONNX Runtime headers)")
+    return lib
+
+
 # ------------------------------------------------------------------ reference
 
 

@@ -21,14 +21,6 @@ from nat_export.ort import make_session
 from ..conftest import FIXTURES, micro_io, micro_meta
 
 
-@pytest.fixture(scope="module")
-def ort_lib(native_libs):
-    lib = native_libs.libs.get("ort")
-    if lib is None:
-        pytest.skip("the ONNX Runtime op library was not built (no ONNX Runtime headers)")
-    return lib
-
-
 def _sessions(path, ort_lib):
     """The custom-op graph with the op library, and the same graph expanded to standard ops."""
     portable = expand_na_nodes(onnx.load(str(path)))

@@ -13,14 +13,6 @@ from nat_export.validate import validate
 from ..conftest import FIXTURES, MICRO, micro_config_path, micro_io, micro_meta
 
 
-@pytest.fixture(scope="module")
-def ort_lib(native_libs):
-    lib = native_libs.libs.get("ort")
-    if lib is None:
-        pytest.skip("the ONNX Runtime op library was not built (no ONNX Runtime headers)")
-    return lib
-
-
 @pytest.mark.parametrize("fmt", ["hf", "original"])
 @pytest.mark.parametrize("name", MICRO)
 def test_custom_op_graph_matches_hf(tmp_path, ort_lib, name, fmt):
