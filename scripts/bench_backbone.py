@@ -126,12 +126,12 @@ def main() -> int:
             xt = torch.from_numpy(x)
             with torch.inference_mode():
                 ref = [m.numpy() for m in loaded.model(xt)]
-                rows = {"pytorch eager": time_callable(lambda: loaded.model(xt), **timing)}
+                rows = {"pytorch eager": time_callable(lambda xt=xt: loaded.model(xt), **timing)}
             errs = {}
             for name, s in sessions.items():
                 got = s.run(None, {"pixel_values": x})
                 errs[name] = max(float(np.abs(g - r).max()) for g, r in zip(got, ref))
-                rows[name] = time_callable(lambda s=s: s.run(None, {"pixel_values": x}), **timing)
+                rows[name] = time_callable(lambda s=s, x=x: s.run(None, {"pixel_values": x}), **timing)
             base = statistics.median(rows["pytorch eager"])
             for name, times in rows.items():
                 p50 = statistics.median(times)
