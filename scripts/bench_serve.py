@@ -3,7 +3,7 @@
 Runtime calls in this process, with 1, 4 and 16 concurrent clients, measured in the same run on the same model.
 
     python scripts/bench_serve.py [--onnx FILE | --model nat-tiny] [--clients 1,4,16] [--duration 15]
-                                  [--max-batch 8] [--max-queue-delay-us 100] [--json out.json]
+                                  [--max-batch 8] [--max-queue-delay-us 100] [--ort-op-library LIB] [--json out.json]
 
 Each client sends one image (batch 1) at a time and waits for the answer (closed loop), for --duration seconds
 after a warm-up. Direct ONNX Runtime: the same number of threads calling one InferenceSession (ONNX Runtime runs
@@ -12,7 +12,8 @@ tritonclient HTTP client (binary tensors), against `nat-export serve` on a free 
 machine's cores: the clients, the server and ONNX Runtime share them, as they would on one box.
 
 Prints a table (requests/s, p50 and p99 latency per request, and for the server the mean batch Triton formed).
-Without --onnx the model is exported first (portable graph: stock ONNX Runtime, no op library needed).
+Without --onnx the model is exported first (portable graph: stock ONNX Runtime, no op library needed); a
+custom-op graph given with --onnx runs with the NA op library (--ort-op-library, default: the built one) in both.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ import numpy as np
 
 def closed_loop(setup, clients: int, duration: float, warmup: float) -> dict:
     """``clients`` threads, thread ``i`` calling ``setup(i)()`` back to back (``setup`` runs in the thread: HTTP
-    clients belong to the thread that made them); latencies of the calls inside the measured window."""
+    clients belong to the thread that made them); requests/s and latencies of the calls that complete inside the
+    measured window (after ``warmup`` seconds, for ``duration`` seconds)."""
     stop = threading.Event()
     lat: list[list[float]] = [[] for _ in range(clients)]
     errors: list[BaseException] = []
@@ -49,7 +51,7 @@ def closed_loop(setup, clients: int, duration: float, warmup: float) -> dict:
                 t0 = time.perf_counter()
                 call()
                 t1 = time.perf_counter()
-                if t0 >= t_begin and t1 <= t_end:
+                if t_begin <= t1 <= t_end:  # completed inside the window
                     lat[i].append(t1 - t0)
                 if t1 > t_end:
                     return
@@ -78,10 +80,12 @@ def closed_loop(setup, clients: int, duration: float, warmup: float) -> dict:
     }
 
 
-def start_server(onnx: Path, port: int, max_batch: int, delay_us: int) -> subprocess.Popen:
+def start_server(onnx: Path, port: int, max_batch: int, delay_us: int, op_library: str | None) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "import sys; from nat_export.cli import main; sys.exit(main())"]
     cmd += ["serve", str(onnx), "--port", str(port), "--max-batch", str(max_batch)]
     cmd += ["--max-queue-delay-us", str(delay_us)]
+    if op_library:
+        cmd += ["--ort-op-library", op_library]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 600  # the first run makes the serving environment
     for line in proc.stdout:
@@ -101,6 +105,7 @@ def main() -> int:
     ap.add_argument("--clients", default="1,4,16", help="concurrent clients (default: 1,4,16)")
     ap.add_argument("--duration", type=float, default=15.0, help="seconds measured per point (default: 15)")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds before each measurement (default: 3)")
+    ap.add_argument("--ort-op-library", help="the NA op library, for a custom-op graph (default: the built one)")
     ap.add_argument("--max-batch", type=int, default=8)
     ap.add_argument("--max-queue-delay-us", type=int, default=100)
     ap.add_argument("--json", help="write the results as JSON")
@@ -139,6 +144,7 @@ def main() -> int:
 
     results = {
         "model": str(onnx.name),
+        "graph": "custom-op + NA op library" if facts.na_nodes else "portable",
         "input": list(shape),
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
@@ -149,7 +155,12 @@ def main() -> int:
         "direct": [],
         "served": [],
     }
-    session = make_session(onnx)
+    op_library = None
+    if facts.na_nodes:
+        from nat_export.native import find_library
+
+        op_library = str(find_library("ort", args.ort_op_library))
+    session = make_session(onnx, custom_op_library=op_library)
     out_names = [o.name for o in session.get_outputs()]
     for c in levels:
         r = closed_loop(lambda i: lambda: session.run(out_names, {name: images[i]}), c, args.duration, args.warmup)
@@ -160,7 +171,7 @@ def main() -> int:
     session = None  # noqa: F841 - its threads and memory go before the server starts
 
     port = free_port()
-    server = start_server(onnx, port, args.max_batch, args.max_queue_delay_us)
+    server = start_server(onnx, port, args.max_batch, args.max_queue_delay_us, op_library)
     try:
         made = []  # the clients of the current point, closed after it
         for c in levels:
