@@ -558,14 +558,11 @@ def check_targets(out_dir: str | Path, name: str, source: str | Path, force: boo
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} is a file, not a folder; give the model repository folder")
     entry = out / name
-    try:
-        Path(source).resolve().relative_to(entry.resolve())
+    if Path(source).resolve().is_relative_to(entry.resolve()):
         raise RepositoryError(
             f"{source} lies inside {entry}, the repository entry that would be replaced; copy the model elsewhere "
             "first, or give another --name"
         )
-    except ValueError:
-        pass
     if (entry.exists() or entry.is_symlink()) and not force:
         raise FileExistsError(f"{entry} exists (a model of this repository); pass --force to replace it, or --name")
     readme = out / "README.md"

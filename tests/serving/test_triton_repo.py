@@ -287,6 +287,10 @@ def test_existing_entry_and_foreign_readme(run_cli, micro_onnx, tmp_path, parse_
     assert (other / "README.md").read_text() == "my notes\n" and not (other / "nat_micro").exists()
     code, stdout, err = run_cli("triton-repo", out, "--onnx", micro_onnx, "--name", "../x")
     assert_one_line_error(code, stdout, err, "--name '../x'")
+    inside = out / "nat_micro" / "1" / "model.onnx"  # serving the entry's own copy again, in place
+    code, stdout, err = run_cli("triton-repo", out, "--onnx", inside, "--name", "nat_micro", "--force")
+    assert_one_line_error(code, stdout, err, "lies inside", "--name")
+    assert inside.read_bytes() == micro_onnx.read_bytes()
 
 
 def test_a_failed_write_leaves_the_old_entry(micro_onnx, tmp_path, monkeypatch):
