@@ -23,6 +23,7 @@ PyTriton's access token.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -117,8 +118,10 @@ def _port_free(host: str, port: int) -> bool:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
-        except OSError:
-            return False
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return False
+            raise
     return True
 
 
@@ -129,12 +132,17 @@ def check_ports(host: str, port: int) -> None:
         RepositoryError: a port out of range, an address this machine does not have, or a port in use.
     """
     if not 1 <= port <= 65533:
-        raise RepositoryError(f"--port must be 1..65533 (HTTP on it, gRPC and metrics on the next two), got {port}")
+        raise RepositoryError(
+            f"--port must be 1..65533 (HTTP on it, gRPC and metrics on the next two), got {port}; e.g. --port 8000"
+        )
     for p, what in zip((port, port + 1, port + 2), ("HTTP", "gRPC", "metrics")):
         try:
             ok = _port_free(host, p)
         except (OSError, UnicodeError) as e:
-            raise RepositoryError(f"--host {host} cannot be bound ({e}); pass an address of this machine") from None
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise RepositoryError(
+                f"--host {host} cannot be bound ({why}); pass an address of this machine (127.0.0.1, or 0.0.0.0 for all)"
+            ) from None
         if not ok:
             raise RepositoryError(
                 f"port {p} ({what}) on {host} is in use; pass --port P with P, P+1 and P+2 free (HTTP, gRPC, metrics)"

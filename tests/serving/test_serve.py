@@ -127,7 +127,9 @@ def test_missing_serving_environment_is_one_clear_line(micro_onnx, tmp_path, mon
     assert "not a virtual environment" in proc.stderr and "nvidia-pytriton" in proc.stderr
 
 
-@pytest.mark.parametrize("case", ["port_in_use", "engine_without_gpu", "fixed_batch", "no_model"])
+@pytest.mark.parametrize(
+    "case", ["port_in_use", "bad_port", "foreign_host", "engine_without_gpu", "fixed_batch", "no_model"]
+)
 def test_serve_refusals_before_anything_starts(run_cli, micro_onnx, tmp_path, case):
     from nat_export.serving.serve import free_port
 
@@ -141,6 +143,12 @@ def test_serve_refusals_before_anything_starts(run_cli, micro_onnx, tmp_path, ca
         hold.bind(("127.0.0.1", port + 1))
         hold.listen()
         needles = (f"port {port + 1} (gRPC)", "--port")
+    elif case == "bad_port":
+        args = [micro_onnx, "--port", 70000]
+        needles = ("--port must be 1..65533", "e.g. --port 8000")
+    elif case == "foreign_host":
+        args = [micro_onnx, "--port", port, "--host", "192.0.2.1"]  # TEST-NET-1: never this machine's; only bound
+        needles = ("--host 192.0.2.1 cannot be bound", "address of this machine")
     elif case == "engine_without_gpu":
         if __import__("nat_export.tensorrt.env", fromlist=["x"]).cuda_device_count() > 0:
             pytest.skip("this machine has a GPU")
