@@ -191,7 +191,9 @@ __global__ void __launch_bounds__(kTileY * kTileX * G) na2d_fused_kernel(const K
         for (int k = 0; k < DC; ++k) acc[k] *= corr;
         m = s;
       }
-      const float e = exp2f(s - m);
+      // -inf logit (masked by the bias): weight 0. Also keeps exp2f(-inf - -inf) = NaN out
+      // while every logit so far was -inf (m still -inf).
+      const float e = s == -INFINITY ? 0.f : exp2f(s - m);
       l += e;
       const T* vp = kp + voff;
 #pragma unroll

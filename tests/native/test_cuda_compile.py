@@ -256,6 +256,50 @@ def test_emulated_tensor_core_kernel_on_natten_case(cuda_emu, na_ref):
     assert np.abs(out - ref).max() <= TOL[1]
 
 
+def _neg_inf_rpb(rng, heads, K):
+    """A bias with -inf on a checkerboard (r + c even): every window keeps finite logits, and
+    the first logit of each interior window (bias index (K//2, K//2), r + c even) is -inf, the
+    case that made the scalar kernel return NaN (exp2(-inf - -inf))."""
+    Kh, Kw = K
+    rpb = rng.standard_normal((heads, 2 * Kh - 1, 2 * Kw - 1))
+    r, c = np.indices(rpb.shape[1:])
+    rpb[:, (r + c) % 2 == 0] = -np.inf
+    return rpb
+
+
+NEG_INF_CASES = [
+    # B, H, W, heads, D, (Kh, Kw), (dh, dw)   -- scalar variants G 1 / 2 / 8, and the tensor-core D
+    (1, 9, 9, 2, 8, (3, 3), (1, 1)),
+    (1, 11, 10, 2, 32, (5, 3), (2, 1)),
+    (1, 9, 9, 1, 100, (3, 5), (1, 1)),
+    (1, 10, 9, 1, 16, (5, 5), (1, 1)),
+]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "mode"),
+    [(0, "smem"), (0, "global"), (1, "smem"), (1, "global"), (2, "smem"), (2, "global"), (1, "tc"), (2, "tc")],
+    ids=["f32-smem", "f32-global", "f16-smem", "f16-global", "bf16-smem", "bf16-global", "f16-tc", "bf16-tc"],
+)
+@pytest.mark.parametrize("shape", NEG_INF_CASES, ids=[f"case{i}" for i in range(len(NEG_INF_CASES))])
+def test_emulated_kernel_neg_inf_bias(cuda_emu, na_ref, shape, dtype, mode):
+    """-inf logits (a masking bias) give weight 0 on every path and dtype, never NaN."""
+    B, H, W, heads, D, K, d = shape
+    if mode == "tc" and D not in (16, 32, 64, 128):
+        pytest.skip("the tensor-core kernel takes D 16, 32, 64, 128")
+    rng = np.random.default_rng(400 + NEG_INF_CASES.index(shape))
+    q, k, v, _ = na_ref.random_case(rng, B, H, W, heads, D, K, d, False)
+    rpb = _neg_inf_rpb(rng, heads, K)
+    out, qkv_r, rpb_r = cuda_emu(na_ref.pack_qkv(q, k, v), rpb, heads, K, d, D**-0.5, dtype, mode)
+    assert np.isneginf(rpb_r).sum() == np.isneginf(rpb).sum(), "-inf lost in the conversion"
+    qr, kr, vr = np.moveaxis(qkv_r.reshape(B, H, W, 3, heads, D), 3, 0)
+    ref = na_ref.reference(qr, kr, vr, K, d, D**-0.5, rpb_r)
+    assert np.isfinite(ref).all()
+    bad = ~np.isfinite(out)
+    assert not bad.any(), f"{bad.any(-1).sum()} of {H * W * B} pixels not finite on path {mode}"
+    assert np.abs(out - ref).max() <= TOL[dtype], f"path {mode}"
+
+
 def test_emulated_kernel_refuses_bad_params(cuda_emu):
     with pytest.raises(ValueError, match="kernel_size must be odd"):
         cuda_emu(np.zeros((1, 9, 9, 24)), None, 2, (4, 3), (1, 1), 0.5, 0, "smem")
