@@ -127,6 +127,23 @@ def test_missing_serving_environment_is_one_clear_line(micro_onnx, tmp_path, mon
     assert "not a virtual environment" in proc.stderr and "nvidia-pytriton" in proc.stderr
 
 
+def test_environment_that_cannot_be_made_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    """pip failing (here: no package index) is reported with the fix, and no half-made environment stays."""
+    from nat_export.serving import env as serve_env
+
+    target = tmp_path / "cache" / "serve-env" / "key"
+    monkeypatch.setattr(serve_env, "default_env_dir", lambda: target)
+    monkeypatch.delenv(serve_env.ENV_VAR, raising=False)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    said = []
+    with pytest.raises(ServingError) as e:
+        serve_env.ensure_env(create=True, log=said.append)
+    msg = str(e.value)
+    assert "pip install failed" in msg and "nvidia-pytriton" in msg and "nat-export serve --setup" in msg
+    assert "\n" not in msg and said and "making the serving environment" in said[0]
+    assert not target.exists()
+
+
 @pytest.mark.parametrize(
     "case", ["port_in_use", "bad_port", "foreign_host", "engine_without_gpu", "fixed_batch", "no_model"]
 )
