@@ -6,7 +6,8 @@ checks, clone, getFieldsToSerialize round trip, invalid fields giving nullptr wi
 logged error, enqueue errors that return before any launch, that the TensorRT 10
 registry layout mirrored for the self-registering library matches the 10.x headers' class,
 and that registration goes through the compiled headers' IPluginRegistry for their major
-and through the mirrored layout only for the other one.
+and through the mirrored layout only for the other one, and that the logger finder and loggers
+are called through the layout of the TensorRT major (10: slot 0; 11: slot 4) with fakes of both.
 Links no TensorRT library.
 
 Where a CUDA GPU is present, natx_trt_gpu_test also runs enqueue() against the CPU
@@ -32,6 +33,7 @@ EXPECTED_TESTS = [
     "enqueue_errors_without_launching",
     "clone_and_serialize_round_trip",
     "logger_fallback",
+    "logger_abi",
     "registry_v10_layout",
     "registry_dispatch",
 ]
@@ -61,6 +63,8 @@ def test_host_test_passes(host_test):
     assert summary and f"{len(EXPECTED_TESTS)} tests, 0 failed" in summary[-1], proc.stdout
     # The one check that runs with no logger at all writes its error to stderr.
     assert "layer 'stderr_layer': num_heads must be >= 1" in proc.stderr
+    # An 11-layout finder that finds no logger: the error goes to stderr (logger_abi).
+    assert "NeighborhoodAttention2D: abi_stderr_11" in proc.stderr
 
 
 @pytest.mark.gpu

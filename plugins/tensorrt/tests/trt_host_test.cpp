@@ -641,6 +641,61 @@ void testLoggerFallback() {
   natx::trt::setLoggerFinder(&g_finder);
 }
 
+// Loggers and finders of the TensorRT 11 layout, written from the 11 headers' shape: ILogger
+// and ILoggerFinder derive from IVersionedInterface (the compiled headers' own class, the same in
+// 10.x and 11.x), so log / findLogger come after its four vtable entries.
+class Logger11 : public IVersionedInterface {
+ public:
+  InterfaceInfo getInterfaceInfo() const noexcept override { return InterfaceInfo{"ILogger", 1, 0}; }
+  virtual void log(ILogger::Severity severity, const char* msg) noexcept { messages.push_back({severity, msg}); }
+  std::vector<RecordingLogger::Msg> messages;
+};
+class Finder11 : public IVersionedInterface {
+ public:
+  explicit Finder11(void* l) : logger_(l) {}
+  InterfaceInfo getInterfaceInfo() const noexcept override { return InterfaceInfo{"ILoggerFinder", 1, 0}; }
+  virtual void* findLogger() { return ++calls, logger_; }
+  int calls = 0;
+
+ private:
+  void* logger_;
+};
+
+void testLoggerAbi() {
+  using natx::trt::logWith;
+  using Sev = ILogger::Severity;
+  // No TensorRT library is loaded here: the compiled headers' major is used.
+  CHECK(natx::trt::loggerAbiMajor() == NV_TENSORRT_MAJOR);
+#if NV_TENSORRT_MAJOR == 10
+  // TensorRT 10 layout: the headers' own ILogger / ILoggerFinder (slot 0).
+  RecordingLogger log10;
+  Finder finder10(&log10);
+  logWith(static_cast<ILoggerFinder*>(&finder10), 10, Sev::kERROR, "through a 10 finder");
+  CHECK(log10.hasError("NeighborhoodAttention2D: through a 10 finder"));
+  CHECK(natx::trt::findLoggerAs(static_cast<ILoggerFinder*>(&finder10), 10) == static_cast<ILogger*>(&log10));
+#endif
+  // TensorRT 11 layout (slot 4): the message reaches the 11 logger through an 11 finder.
+  Logger11 log11;
+  Finder11 finder11(&log11);
+  logWith(&finder11, 11, Sev::kWARNING, "through an 11 finder");
+  CHECK(finder11.calls == 1);
+  CHECK(log11.messages.size() == 1 && log11.messages[0].severity == Sev::kWARNING &&
+        log11.messages[0].text == "NeighborhoodAttention2D: through an 11 finder");
+  CHECK(natx::trt::logAs(&log11, 11, Sev::kINFO, "direct") && log11.messages.size() == 2);
+  // A finder that finds no logger (no builder / runtime yet), and no global logger: stderr.
+  Finder11 empty11(nullptr);
+  logWith(&empty11, 11, Sev::kERROR, "abi_stderr_11");
+  CHECK(empty11.calls == 1 && log11.messages.size() == 2);
+  // An unsupported major: nothing is called through an unknown layout.
+  Finder11 other(&log11);
+  CHECK(natx::trt::findLoggerAs(&other, 12) == nullptr && other.calls == 0);
+  CHECK(!natx::trt::logAs(&log11, 9, Sev::kERROR, "x") && log11.messages.size() == 2);
+  // The installed finder is used by log() with the compiled major when no TensorRT is loaded.
+  g_log.clear();
+  natx::trt::logError("through the installed finder");
+  CHECK(g_log.hasError("through the installed finder"));
+}
+
 #if NV_TENSORRT_MAJOR == 10
 // A registry with the 10.x headers' IPluginRegistry layout that records which method ran;
 // called through natx::trt::RegistryV10 it must land in the same methods.
@@ -769,6 +824,7 @@ int main() {
       {"enqueue_errors_without_launching", testEnqueueErrorsWithoutLaunching},
       {"clone_and_serialize_round_trip", testCloneAndSerializeRoundTrip},
       {"logger_fallback", testLoggerFallback},
+      {"logger_abi", testLoggerAbi},
       {"registry_v10_layout", testRegistryLayouts},
       {"registry_dispatch", testRegistryDispatch},
   };
