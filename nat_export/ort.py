@@ -103,7 +103,9 @@ def make_session(model, custom_op_library: str | Path | None = None, threads: in
             so.register_custom_ops_library(str(custom_op_library))
         return ort.InferenceSession(src, so, providers=providers or [CPU_EP])
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types (Fail, InvalidGraph, ...)
-        raise OrtError(f"ONNX Runtime cannot load the model: {_one_line(e)}") from None
+        raise OrtError(
+            f"ONNX Runtime cannot load the model: {_one_line(e)}; re-export it with `nat-export onnx`"
+        ) from None
 
 
 def onnx_session(
@@ -156,7 +158,8 @@ def onnx_session(
     sess = make_session(onnx_path, threads=threads, providers=tensorrt_ep_providers(lib, fp16, engine_cache_dir))
     if TRT_EP not in sess.get_providers():
         raise TrtError(
-            f"ONNX Runtime could not enable the TensorRT EP for {onnx_path} (providers: {sess.get_providers()})"
+            f"ONNX Runtime could not enable the TensorRT EP for {onnx_path} (providers: {sess.get_providers()}); "
+            "run with -v for ONNX Runtime's reason, or use --provider cpu"
         )
     return sess
 
@@ -187,7 +190,9 @@ def session_runner(session):
         try:
             outs = session.run(names, cast)
         except Exception as e:  # noqa: BLE001 - onnxruntime's own exception types
-            raise OrtError(f"ONNX Runtime failed to run the model: {_one_line(e)}") from None
+            raise OrtError(
+                f"ONNX Runtime failed to run the model: {_one_line(e)}; check the model with `nat-export validate`"
+            ) from None
         return {n: np.asarray(o) for n, o in zip(names, outs)}
 
     run.input_names = [i.name for i in session.get_inputs()]  # type: ignore[attr-defined]

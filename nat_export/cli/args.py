@@ -75,6 +75,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def thread_count(text: str) -> int:
+    """argparse type: an integer from 1 to the number of CPUs this process may use (more only slows down, and
+    a typo such as 100000 would start that many threads)."""
+    import os
+
+    value = positive_int(text)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if value > cpus:
+        raise argparse.ArgumentTypeError(f"{value} is more than the {cpus} CPUs this machine has; use at most {cpus}")
+    return value
+
+
 def add_model_args(p, default_hint: bool = True) -> None:
     g = p.add_argument_group("model")
     g.add_argument(
@@ -344,7 +356,7 @@ def add_library_args(p, *, trt: bool = True, ort: bool = True) -> None:
 def add_ort_args(p) -> None:
     g = p.add_argument_group("ONNX Runtime (for .onnx files)")
     g.add_argument("--provider", choices=("cpu", "tensorrt"), default="cpu", help="execution provider (default: cpu)")
-    g.add_argument("--threads", type=positive_int, metavar="N", help="intra-op threads (default: ONNX Runtime's)")
+    g.add_argument("--threads", type=thread_count, metavar="N", help="intra-op threads (default: ONNX Runtime's)")
 
 
 class _JsonTarget(argparse.Action):

@@ -33,5 +33,5 @@ def run(args) -> int:
     check_json_target(args)
     code = build.run(args, raise_errors=True)
     if code:
-        raise NativeBuildError("no plugin library was built (the lines above say why)")
+        raise NativeBuildError("no plugin library was built; fix what the lines above name, then run it again")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import exit_code_table, one_line
+from .errors import FAILED, INTERRUPTED, exit_code_table, one_line
 
 COMMANDS = ("onnx", "trt", "validate", "bench", "infer", "models", "build_plugins", "triton_repo", "serve")
 
@@ -28,8 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  nat-export bench nat_tiny.engine --batch-sizes 1,8,32\n"
             "  nat-export models\n"
             "\n"
-            "exit codes: 0 ok, 1 check failed or backend error, 2 bad input, 3 missing TensorRT/GPU/toolchain, "
-            "130 interrupted"
+            "exit codes: 0 ok, 1 an error (one line on stderr: the problem and its fix), 130 interrupted"
         ),
     )
     parser.add_argument("--version", action="version", version=f"nat-export {__version__}")
@@ -45,26 +44,40 @@ def build_parser() -> argparse.ArgumentParser:
 class _Parser(argparse.ArgumentParser):
     """argparse with errors as one line, like every other error of the tool."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        from .args import finish_aliases
+
+        namespace, extras = super().parse_known_args(args, namespace)
+        problem = finish_aliases(self, namespace)
+        if problem:
+            self.error(problem)
+        return namespace, extras
+
     def error(self, message):
         command = self.prog if self.prog.startswith("nat-export ") else "nat-export"
-        self.exit(2, f"{command}: error: {message}; see `{self.prog} --help`\n")
+        self.exit(FAILED, f"{command}: error: {message}; see `{self.prog} --help`\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:  # said by the command's parser: `nat-export CMD: error: ...`
+            parser._subparsers._group_actions[0].choices.get(args.command, parser).error(
+                f"unrecognized arguments: {' '.join(extras)}"
+            )
     except KeyboardInterrupt:
         print("nat-export: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     if not getattr(args, "run", None):
-        parser.print_help()
-        return 2
+        names = ", ".join(c.replace("_", "-") for c in COMMANDS)
+        print(f"nat-export: error: no command given; run one of {names} (see `nat-export --help`)", file=sys.stderr)
+        return FAILED
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print(f"nat-export {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except BrokenPipeError:  # `nat-export models --json - | head`: the reader left; not an error
         _silence_stdout()
         return 0
@@ -77,7 +90,7 @@ def _report(args, e: Exception) -> int:
     try:
         table = exit_code_table()
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
     code = next((c for types, c in table if isinstance(e, types)), None)
     if getattr(args, "debug", False):
         raise e
@@ -90,7 +103,7 @@ def _report(args, e: Exception) -> int:
         "run again with --debug for the traceback, and report it",
         file=sys.stderr,
     )
-    return 1
+    return FAILED
 
 
 def _silence_stdout() -> None:

@@ -117,6 +117,10 @@ def run(args) -> int:
     check_json_target(args, inputs=[out, *model_input_files(args)])
     if args.samples < 1 and not args.no_validate:
         raise UsageError(f"--samples must be >= 1, got {args.samples}; e.g. --samples 2, or --no-validate")
+    if args.ort_op_library is not None and not args.no_validate:
+        from ..native import find_library
+
+        find_library("ort", args.ort_op_library)  # a library that is not there is refused before the export
     opts = ExportOptions(
         resolution=parse_resolution(args.resolution),
         batch=args.batch,

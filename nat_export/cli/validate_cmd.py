@@ -83,6 +83,10 @@ def run(args) -> int:
     for flag, value in (("--atol", args.atol), ("--rtol", args.rtol)):
         if value is not None and not (0 <= value < float("inf")):
             raise UsageError(f"{flag} must be a finite number >= 0, got {value}; e.g. {flag} 1e-4")
+    if args.plugin and not args.engine:
+        raise UsageError(
+            "--plugin is the TensorRT plugin for --engine; give --engine ENGINE, or --ort-op-library for ONNX Runtime"
+        )
     if args.engine and Path(args.engine).suffix.lower() == ".onnx":
         raise UsageError(
             f"--engine takes a TensorRT engine, not {args.engine}; to check another ONNX file, validate it on its own"

@@ -33,12 +33,13 @@ def forward_bytes(config, batch: int, height: int, width: int, bytes_per_value: 
 
 
 def param_bytes(config, bytes_per_value: int = 4) -> int:
-    """Approximate bytes of the model's parameters: per layer qkv + projection + MLP (``(4 + 2 * mlp_ratio) C^2``),
-    per level the 3x3 stride-2 downsampler (``18 C^2``)."""
+    """Approximate bytes of the model's parameters: per layer qkv + projection + MLP (``(4 + 2 * mlp_ratio) C^2``)
+    and the relative positional bias (``heads * (2K - 1)^2``), per level the 3x3 stride-2 downsampler (``18 C^2``)."""
     total = 0
+    rpb = (2 * config.kernel_size - 1) ** 2
     for level, depth in enumerate(config.depths):
         c = config.embed_dim * 2**level
-        total += depth * (4 + 2 * config.mlp_ratio) * c * c + 18 * c * c
+        total += depth * ((4 + 2 * config.mlp_ratio) * c * c + config.num_heads[level] * rpb) + 18 * c * c
     return int(total * bytes_per_value)
 
 
@@ -54,7 +55,7 @@ def check_model_fits(config) -> None:
     if have is not None and need > have:
         raise MemoryCheckError(
             f"the model's parameters alone need about {need / GIB:.1f} GiB and this machine has {have / GIB:.1f} GiB "
-            "available; check depths / embed_dim / mlp_ratio in the config"
+            "available; check depths / embed_dim / mlp_ratio / kernel_size in the config"
         )
 
 

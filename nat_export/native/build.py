@@ -21,6 +21,7 @@ from . import NativeBuildError
 from .libs import LIB_NAMES, default_plugin_dir
 
 DEFAULT_CUDA_ARCHS = "75;80;86;89;90"
+PROJECT = "nat_export_plugins"  # plugins/CMakeLists.txt's project(): a build folder of any other is never removed
 ORT_DEB_PACKAGE = "libonnxruntime-dev"
 ORT_DEB_SUITE = "trixie"  # Debian 13: the first release whose libonnxruntime-dev carries the C/C++ headers
 DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -175,7 +176,7 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None, verbose: bool = Fal
     try:
         proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     except OSError as e:
-        raise NativeBuildError(f"{what}: cannot run {cmd[0]} ({e})") from e
+        raise NativeBuildError(f"{what}: cannot run {cmd[0]} ({e}); install it or put it on PATH") from e
     out = proc.stdout or ""
     if log is not None:
         with open(log, "a", encoding="utf-8") as f:
@@ -186,7 +187,7 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None, verbose: bool = Fal
         lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
         errs = [ln for ln in lines if re.search(r"error|Error|ERROR|fatal", ln)]
         detail = (errs or lines or ["no output"])[0][:300]
-        where = f"; full log: {log}" if log else ""
+        where = f"; the full log is {log}" if log else "; run with -v for the full output"
         raise NativeBuildError(f"{what} failed (exit {proc.returncode}): {detail}{where}")
     return out
 
@@ -233,6 +234,26 @@ def build_plugins(
     `build_tests` also builds the test libraries and programs (CMake ``NATX_BUILD_TESTS``) into
     the build tree; ``tests/native`` needs them, users do not.
     """
+    if jobs is not None and jobs < 1:
+        raise NativeBuildError(f"--jobs must be >= 1, got {jobs}; e.g. --jobs 4, or leave it out (the CPU count)")
+    if cuda_archs is not None and not re.fullmatch(
+        r"(all|all-major|native|\d+[af]?(-real|-virtual)?)([;,]\d+[af]?(-real|-virtual)?)*", cuda_archs
+    ):
+        raise NativeBuildError(
+            f"--cuda-archs {cuda_archs!r} is not a list of CUDA architectures; e.g. --cuda-archs 86 or '80;90'"
+        )
+    out = Path(out_dir).expanduser() if out_dir is not None else default_plugin_dir()
+    out = out.resolve()
+    bdir = out / "build"
+    for folder in (out, bdir):
+        if folder.exists() and not folder.is_dir():
+            raise NativeBuildError(f"{folder} is not a folder; give --out-dir a folder (new or nat-export's own)")
+    cache = bdir / "CMakeCache.txt"
+    if cache.is_file() and _cache_value(cache, "CMAKE_PROJECT_NAME") != PROJECT:
+        raise NativeBuildError(
+            f"{bdir} holds the build of another CMake project ({_cache_value(cache, 'CMAKE_HOME_DIRECTORY')}); "
+            "choose another --out-dir"
+        )
     src = plugins_source_dir()
     if not (src / "CMakeLists.txt").is_file():
         raise NativeBuildError(f"plugin sources not found at {src}; build from a source checkout of nat-export")
@@ -242,9 +263,6 @@ def build_plugins(
     if shutil.which("c++") is None and shutil.which("g++") is None and not os.environ.get("CXX"):
         raise NativeBuildError("no C++ compiler found; install g++ (apt-get install g++) or set CXX")
 
-    out = Path(out_dir).expanduser() if out_dir is not None else default_plugin_dir()
-    out = out.resolve()
-    bdir = out / "build"
     bdir.mkdir(parents=True, exist_ok=True)
     log = bdir / "build.log"
     log.write_text("")
@@ -258,7 +276,6 @@ def build_plugins(
         )
 
     generator = "Ninja" if shutil.which("ninja") else "Unix Makefiles"
-    cache = bdir / "CMakeCache.txt"
     old_gen = _cache_value(cache, "CMAKE_GENERATOR")
     old_src = _cache_value(cache, "CMAKE_HOME_DIRECTORY")
     if (old_gen and old_gen != generator) or (old_src and Path(old_src).resolve() != src.resolve()):

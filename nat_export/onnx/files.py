@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .contract import is_na_node
-from .metadata import ModelDescription
+from .metadata import MetadataError, ModelDescription
 
 __all__ = ["OnnxFacts", "OnnxFileError", "count_na_nodes", "input_shapes", "read_onnx", "write_atomic"]
 
@@ -158,6 +158,13 @@ def read_onnx(path: str | Path, *, load_weights: bool = False):
     )
     if not facts.inputs:
         raise OnnxFileError(f"{path} has no graph inputs; re-export it with `nat-export onnx`")
+    hw = facts.input_shape[2:] if len(facts.input_shape) == 4 else []
+    res = facts.description.resolution
+    if res is not None and all(isinstance(d, int) for d in hw) and len(hw) == 2 and list(res) != list(hw):
+        raise MetadataError(
+            f"{path}: nat_export.resolution says {list(res)} but the graph takes {hw}; "
+            "re-export the model with `nat-export onnx`"
+        )
     return model, facts
 
 

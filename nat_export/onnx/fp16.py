@@ -233,7 +233,9 @@ class _Conversion:
         g = self.g
         float_inputs = [i for i in g.input if i.type.tensor_type.elem_type == self.FLOAT]
         if not float_inputs and not any(i.data_type == self.FLOAT for i in g.initializer):
-            raise Fp16ConversionError("the graph has no float32 inputs or weights: it is not an fp32 graph")
+            raise Fp16ConversionError(
+                "the graph has no float32 inputs or weights; convert an fp32 graph (nat-export onnx without --fp16)"
+            )
         self.types = _complete_types(self.model)
         self.modes, _ = _classify(self.model, self.types, self.keep_fp32)
         init_names = {i.name for i in g.initializer}

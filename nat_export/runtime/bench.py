@@ -73,10 +73,10 @@ def parse_batches(text: str | Sequence[int]) -> list[int]:
             vals = [int(b) for b in text.replace(" ", "").split(",") if b]
         except ValueError:
             raise ValueError(
-                f"--batch-sizes {text!r} is not a comma-separated list of positive integers (e.g. 1,8,32)"
+                f"--batch-sizes {text!r} is not a comma-separated list of positive integers; e.g. --batch-sizes 1,8,32"
             ) from None
     if not vals or min(vals) < 1:
-        raise ValueError(f"--batch-sizes {text!r} needs positive integers (e.g. 1,8,32)")
+        raise ValueError(f"--batch-sizes {text!r} needs positive integers; e.g. --batch-sizes 1,8,32")
     return vals
 
 

@@ -42,7 +42,7 @@ def _pil():
     try:
         from PIL import Image
     except ImportError:
-        raise ImportError("reading images needs Pillow: pip install pillow") from None
+        raise ImportError("reading images needs Pillow; pip install pillow") from None
     return Image
 
 
@@ -65,7 +65,7 @@ def open_image(path: str | Path, color: str = "RGB"):
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a file Pillow cannot decode, or a floating-point image (its range is unknown).
+        ValueError: a file Pillow cannot decode, or a floating-point or 32-bit image (its range is unknown).
     """
     Image = _pil()
     path = Path(path)
@@ -84,6 +84,8 @@ def open_image(path: str | Path, color: str = "RGB"):
         ) from None
     if img.mode == "F":
         raise ValueError(f"{path} is a floating-point image whose range is unknown; save it as 8- or 16-bit")
+    if img.mode == "I" and not (0 <= img.getextrema()[0] and img.getextrema()[1] <= 65535):
+        raise ValueError(f"{path} is a 32-bit image with values outside 0..65535; save it as 8- or 16-bit")
     return _to_8bit(img).convert(color)
 
 

@@ -17,7 +17,7 @@ from . import env
 from .plugins import load_plugin_library, plugin_creator_info, resolve_plugin
 from .precision import PRECISIONS, precision_plan
 from .profiles import ProfileError, profiles_from_args
-from .sidecar import make_sidecar, write_sidecar
+from .sidecar import make_sidecar, sidecar_path, write_sidecar
 
 __all__ = ["BuildOptions", "BuildResult", "build_engine", "make_progress_monitor"]
 
@@ -162,6 +162,15 @@ def build_engine(
             )
         if keep.exists() and not force:
             raise FileExistsError(f"{keep} exists; pass --force to overwrite it")
+    side = sidecar_path(engine_path)
+    if side.exists() and not force:
+        raise FileExistsError(f"{side} (the engine's sidecar) exists; pass --force to overwrite it")
+    if opts.timing_cache is not None:
+        tc = Path(opts.timing_cache)
+        if tc.resolve() in {p.resolve() for p in (onnx_path, engine_path, side, Path(opts.save_onnx or side))}:
+            raise ProfileError(f"--timing-cache {tc} is also the input or an output; give the cache its own file")
+        if tc.exists() and not tc.is_file():
+            raise ProfileError(f"--timing-cache {tc} is not a regular file; give a file name, e.g. trt.cache")
 
     # Inputs the user can fix come first (cheap), then TensorRT, then the GPU.
     model, facts = read_onnx(onnx_path)
@@ -219,7 +228,9 @@ def build_engine(
         parser.parse(parse_bytes, str(onnx_path)) if parse_bytes is not None else parser.parse_from_file(str(onnx_path))
     )
     if not ok:
-        raise env.TrtRefusedError(f"TensorRT's ONNX parser rejected {onnx_path}: {_parser_error(parser)}")
+        raise env.TrtRefusedError(
+            f"TensorRT's ONNX parser rejected {onnx_path}: {_parser_error(parser)}; re-export it with `nat-export onnx`, or run with -v"
+        )
 
     config = builder.create_builder_config()
     if opts.workspace_mb:
@@ -257,7 +268,9 @@ def build_engine(
     if serialized is None:
         if monitor is not None and monitor.cancelled:
             raise KeyboardInterrupt
-        raise env.TrtRefusedError(f"TensorRT could not build the engine: {logger.last_error()}")
+        raise env.TrtRefusedError(
+            f"TensorRT could not build the engine: {logger.last_error()}; run with -v for TensorRT's log"
+        )
     seconds = time.perf_counter() - start
 
     ins, outs = _io_info(network)

@@ -43,7 +43,8 @@ def _require_torch_cuda():
                 "install a CUDA build of PyTorch (https://pytorch.org/get-started/locally/)"
             )
         raise TrtError(
-            "running a TensorRT engine needs an NVIDIA GPU, and none is usable here (no CUDA driver or device)"
+            "running a TensorRT engine needs an NVIDIA GPU, and none is usable here (no CUDA driver or device); "
+            "run it on a machine with one, or use the .onnx file (ONNX Runtime on the CPU)"
         )
     return torch
 
@@ -152,7 +153,9 @@ class TrtEngine:
     def _torch_dtype(self, trt_dtype):
         name = getattr(trt_dtype, "name", str(trt_dtype))
         if name not in _TORCH_DTYPE_NAMES:
-            raise TrtRefusedError(f"engine tensor type {name} is not supported by TrtEngine")
+            raise TrtRefusedError(
+                f"engine tensor type {name} is not supported by TrtEngine; build the engine from a nat-export ONNX file"
+            )
         return getattr(self._torch, _TORCH_DTYPE_NAMES[name])
 
     # ------------------------------------------------------------ info
@@ -232,7 +235,8 @@ class TrtEngine:
             for n in self.input_names:
                 if not ctx.set_input_shape(n, shapes[n]):
                     raise TrtRefusedError(
-                        f"TensorRT refused shape {list(shapes[n])} for input {n} ({self._logger.last_error()})"
+                        f"TensorRT refused shape {list(shapes[n])} for input {n} ({self._logger.last_error()}); "
+                        "use a shape inside the engine's profile"
                     )
                 inputs[n] = torch.zeros(shapes[n], dtype=self._dtypes[n], device=self.device)
             outputs = {
@@ -246,7 +250,9 @@ class TrtEngine:
             self._stream.wait_stream(torch.cuda.current_stream(self.device))  # the buffers' zero-fill
             # A first launch outside capture lets TensorRT finish its shape-dependent setup.
             if not ctx.execute_async_v3(self._stream.cuda_stream):
-                raise TrtRefusedError(f"TensorRT failed to run the engine ({self._logger.last_error()})")
+                raise TrtRefusedError(
+                    f"TensorRT failed to run the engine ({self._logger.last_error()}); run with -v for its log"
+                )
             self._stream.synchronize()
             graph = self._capture(ctx) if self.cuda_graphs else None
         state = _ShapeState(ctx, inputs, outputs, graph)
@@ -274,7 +280,9 @@ class TrtEngine:
         if state.graph is not None:
             state.graph.replay()
         elif not state.context.execute_async_v3(self._stream.cuda_stream):
-            raise TrtRefusedError(f"TensorRT failed to run the engine ({self._logger.last_error()})")
+            raise TrtRefusedError(
+                f"TensorRT failed to run the engine ({self._logger.last_error()}); run with -v for its log"
+            )
 
     def uses_cuda_graph(self, batch: int | None = None) -> bool | None:
         """Whether the state for ``batch`` (at the opt shape) was captured; None if not run yet."""

@@ -98,6 +98,13 @@ def check_description(onnx_path, onnx_model, facts: OnnxFacts) -> None:
         raise fail(f"nat_export.labels has {len(desc.labels)} labels for the graph's {classes} classes")
     if classes and isinstance(desc.config, dict) and desc.config.get("num_classes") not in (None, 0, classes):
         raise fail(f"nat_export.config says {desc.config.get('num_classes')} classes, the graph has {classes}")
+    if isinstance(desc.config, dict) and desc.config:
+        from ..models import ConfigError, NatConfig
+
+        try:
+            NatConfig.from_dict(desc.config)
+        except ConfigError as e:
+            raise fail(f"nat_export.config is not a valid NAT/DiNAT config ({str(e).split('; ')[0]})") from None
     hw = facts.input_shape[2:] if len(facts.input_shape) == 4 else []
     if desc.preprocessing is not None and len(hw) == 2 and all(isinstance(d, int) for d in hw):
         if tuple(desc.preprocessing.center_crop) != tuple(hw):
@@ -198,7 +205,7 @@ def validate(
         raise RunnerError(
             f"{onnx_path} has a fixed batch of {fixed}; use --batch {fixed} (or leave --batch out)"
             if fixed is not None
-            else f"--batch must be >= 1, got {batch}"
+            else f"--batch must be >= 1, got {batch}; e.g. --batch 2, or leave it out"
         )
     if engine is not None and not isinstance(engine, ModelRunner):
         from ..runtime.runners import TrtRunner

@@ -66,12 +66,12 @@ def test_trt_missing_onnx(run_cli, tmp_path):
 
 def test_trt_profile_error_is_one_line(run_cli, micro_onnx, tmp_path):
     code, _, err = run_cli("trt", micro_onnx, "-o", tmp_path / "m.engine", "--min", "8", "--max", "4")
-    assert code == 2 and "min <= opt <= max" in one_line(err)
+    assert code == 1 and "min <= opt <= max" in one_line(err)
 
 
 def test_trt_onnx_and_model_args_conflict(run_cli, micro_onnx):
     code, _, err = run_cli("trt", micro_onnx, "--model", "nat-mini")
-    assert code == 2 and "not both" in one_line(err)
+    assert code == 1 and "not both" in one_line(err)
 
 
 def test_engine_from_another_tensorrt_version(run_cli, tmp_path, image_file, monkeypatch, fake_trt):
@@ -112,14 +112,14 @@ def test_infer_custom_op_graph_without_ort_library(run_cli, na_onnx, image_file,
 
 def test_bench_needs_one_target(run_cli, micro_onnx):
     code, _, err = run_cli("bench")
-    assert code == 2 and "--torch" in one_line(err)
+    assert code == 1 and "--torch" in one_line(err)
     code, _, err = run_cli("bench", micro_onnx, "--torch")
-    assert code == 2
+    assert code == 1
 
 
 def test_bench_bad_batches(run_cli, micro_onnx):
     code, _, err = run_cli("bench", micro_onnx, "--batch", "1,x")
-    assert code == 2 and "comma-separated" in one_line(err)
+    assert code == 1 and "comma-separated" in one_line(err)
 
 
 def test_ort_tensorrt_provider_missing(run_cli, micro_onnx, image_file):

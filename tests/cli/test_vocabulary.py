@@ -44,7 +44,7 @@ def test_json_is_a_file_everywhere(run_cli, micro_onnx, tmp_path):
     code, out, err = run_cli("models", "--json", report)
     assert code == 0 and json.loads(report.read_text())[0]["name"]
     code, out, err = run_cli("models", "--json", report)
-    assert code == 2 and "exists; pass --force" in err
+    assert code == 1 and "exists; pass --force" in err
     code, out, _ = run_cli("models", "--json", "-")
     assert code == 0 and json.loads(out)
     code, out, err = run_cli("models", "--json")  # bare: stdout (the old switch), deprecated
@@ -56,14 +56,14 @@ def test_json_report_never_replaces_the_model(run_cli, micro_onnx, image_file, c
     before = micro_onnx.read_bytes()
     extra = [image_file] if cmd == "infer" else []
     code, _, err = run_cli(cmd, micro_onnx, *extra, "--json", micro_onnx, "--force")
-    assert code == 2 and "also an input file" in err and len(err.strip().splitlines()) == 1
+    assert code == 1 and "also an input file" in err and len(err.strip().splitlines()) == 1
     assert micro_onnx.read_bytes() == before
 
 
 def test_onnx_json_cannot_be_the_output(run_cli, tmp_path):
     out = tmp_path / "m.onnx"
     code, _, err = run_cli("onnx", out, "--json", out)
-    assert code == 2 and "also an input file" in err and not out.exists()
+    assert code == 1 and "also an input file" in err and not out.exists()
 
 
 def test_deprecated_spellings_work_and_warn(run_cli, micro_onnx, tmp_path):
@@ -79,29 +79,52 @@ def test_deprecated_spellings_work_and_warn(run_cli, micro_onnx, tmp_path):
 
 def test_infer_plugin_for_onnx_is_the_old_spelling(run_cli, micro_onnx, image_file, tmp_path):
     code, _, err = run_cli("infer", micro_onnx, image_file, "--plugin", tmp_path / "missing.so")
-    assert code == 2 and "--plugin for an .onnx file on the CPU is deprecated" in err
+    assert code == 1 and "--plugin for an .onnx file on the CPU is deprecated" in err
     assert "ONNX Runtime custom-op library not found" in err
 
 
 def test_exit_code_table():
+    """Every expected failure exits 1 (bad input, a missing library, TensorRT / ONNX Runtime refusing, out of
+    memory, a failed check); Ctrl-C 130; anything else is not in the table (a bug, reported with --debug)."""
     from nat_export.cli.errors import UsageError, exit_code_table
-    from nat_export.models import ConfigError
-    from nat_export.native import PluginNotFoundError
+    from nat_export.models import CheckpointError, ConfigError
+    from nat_export.models.memory import MemoryCheckError
+    from nat_export.native import NativeBuildError, PluginNotFoundError
     from nat_export.onnx import MetadataError, OnnxFileError
     from nat_export.ort import OrtError
     from nat_export.tensorrt import ProfileError, TrtError
+    from nat_export.tensorrt.env import EngineFileError, TrtRefusedError
     from nat_export.validate import ValidationError
 
     table = exit_code_table()
 
     def code(e):
-        return next(c for types, c in table if isinstance(e, types))
+        return next((c for types, c in table if isinstance(e, types)), None)
 
-    assert {code(e("x")) for e in (UsageError, ProfileError, ConfigError, MetadataError, OnnxFileError)} == {2}
-    assert code(PluginNotFoundError("x")) == 2 and code(FileExistsError("x")) == 2
-    assert code(TrtError("x")) == 3
-    assert code(OrtError("x")) == 1 and code(ValidationError("x")) == 1
+    expected = (
+        UsageError, ProfileError, ConfigError, CheckpointError, MetadataError, OnnxFileError, PluginNotFoundError,
+        FileExistsError, IsADirectoryError, PermissionError, TrtError, TrtRefusedError, EngineFileError,
+        NativeBuildError, OrtError, ValidationError, MemoryCheckError, MemoryError,
+    )  # fmt: skip
+    assert {type_: code(type_("x")) for type_ in expected} == dict.fromkeys(expected, 1)
     assert code(KeyboardInterrupt()) == 130
+    assert code(ZeroDivisionError()) is None and code(KeyError("x")) is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["bogus"], ["onnx"], ["infer", "m.onnx", "i.png", "--threads", "0"], ["bench", "--batch-sizes"]],
+)
+def test_usage_errors_exit_1_in_one_line(argv, capsys):
+    """argparse's own errors go through the same path: one line, exit 1."""
+    from nat_export.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and err.startswith("nat-export") and "error: " in err and "; " in err
 
 
 def test_unreadable_onnx_is_one_line(run_cli, tmp_path):
@@ -109,28 +132,15 @@ def test_unreadable_onnx_is_one_line(run_cli, tmp_path):
     bad.write_text("not a model")
     for cmd in ("validate", "bench", "trt"):
         code, out, err = run_cli(cmd, bad)
-        assert code == 2, (cmd, err)
+        assert code == 1, (cmd, err)
         assert err.count("\n") == 1 and "not a readable ONNX model" in err and "Traceback" not in err
-
-
-def test_tensorrt_errors_split_by_cause():
-    """Missing TensorRT/GPU is 3, TensorRT refusing the model or engine is 1, an engine to rebuild is 2."""
-    from nat_export.cli.errors import exit_code_table
-    from nat_export.tensorrt.env import EngineFileError, TrtError, TrtRefusedError
-
-    table = exit_code_table()
-
-    def code(e):
-        return next(c for types, c in table if isinstance(e, types))
-
-    assert (code(TrtError("x")), code(TrtRefusedError("x")), code(EngineFileError("x"))) == (3, 1, 2)
 
 
 def test_bench_precision_flags_do_not_apply_to_engines(run_cli, tmp_path):
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"x")
     code, _, err = run_cli("bench", engine, "--fp16")
-    assert code == 2 and "fixed when it is built" in err
+    assert code == 1 and "fixed when it is built" in err
 
 
 def test_unexpected_errors_are_one_line_unless_debug(run_cli, monkeypatch):
@@ -183,7 +193,7 @@ def test_a_recorded_hub_id_is_never_downloaded(run_cli, micro_onnx, tmp_path, mo
     path = tmp_path / "downloaded.onnx"
     onnx.save(m, str(path))
     code, _, err = run_cli("validate", path)
-    assert code == 2 and "does not download what a model file names" in err and "--from-pretrained" in err
+    assert code == 1 and "does not download what a model file names" in err and "--from-pretrained" in err
     assert calls == [True]  # only the local cache was asked
 
 
@@ -203,18 +213,18 @@ def test_an_output_never_replaces_an_input(run_cli, tmp_path):
     before = (hf / "model.safetensors").read_bytes()
     for out in (hf / "model.safetensors", hf / "config.json"):
         code, _, err = run_cli("onnx", out, "--from-pretrained", hf, "--resolution", "64", "--force")
-        assert code == 2 and "also an input" in err
+        assert code == 1 and "also an input" in err
     assert (hf / "model.safetensors").read_bytes() == before
     weights = tmp_path / "w.pth"
     shutil.copy(FIXTURES / "nat_micro" / "original.pth", weights)
     code, _, err = run_cli("onnx", weights, "--model", hf / "config.json", "--weights", weights, "--force")
-    assert code == 2 and "also an input" in err
+    assert code == 1 and "also an input" in err
 
 
 def test_engine_never_replaces_its_onnx(run_cli, micro_onnx):
     before = micro_onnx.read_bytes()
     code, _, err = run_cli("trt", micro_onnx, "-o", micro_onnx, "--force")
-    assert code == 2 and "also an input" in err and micro_onnx.read_bytes() == before
+    assert code == 1 and "also an input" in err and micro_onnx.read_bytes() == before
 
 
 def test_json_to_stdout_is_clean_json(run_cli, micro_onnx):
@@ -238,11 +248,11 @@ def test_validate_fixed_batch_file(run_cli, micro_loaded, image_file, tmp_path):
     code, _, err = run_cli("validate", path, "--images", images)
     assert code == 0, err
     code, _, err = run_cli("validate", path, "--batch", "4")
-    assert code == 2 and "fixed batch of 2" in err
+    assert code == 1 and "fixed batch of 2" in err
     code, _, err = run_cli("validate", path, "--atol", "nan")
-    assert code == 2 and "--atol must be a finite number" in err
+    assert code == 1 and "--atol must be a finite number" in err
     code, _, err = run_cli("validate", path, "--engine", path)
-    assert code == 2 and "--engine takes a TensorRT engine" in err
+    assert code == 1 and "--engine takes a TensorRT engine" in err
 
 
 def test_unwritable_output_folder_is_refused_before_any_work(run_cli, micro_onnx, tmp_path, monkeypatch):
@@ -253,9 +263,9 @@ def test_unwritable_output_folder_is_refused_before_any_work(run_cli, micro_onnx
     real = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(ro) else real(p, mode))
     code, _, err = run_cli("validate", micro_onnx, "--json", ro / "r.json")
-    assert code == 2 and "not writable" in err and str(ro / "r.json") in err and ".tmp" not in err
+    assert code == 1 and "not writable" in err and str(ro / "r.json") in err and ".tmp" not in err
     code, _, err = run_cli("onnx", ro / "m.onnx", "--model", "nat-mini")
-    assert code == 2 and "not writable" in err
+    assert code == 1 and "not writable" in err
 
 
 def test_future_contract_version_is_refused():

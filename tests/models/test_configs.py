@@ -114,7 +114,7 @@ def test_cli_refuses_invalid_config_before_any_work(run_cli, tmp_path):
     cfg.write_text(json.dumps({"model_type": "dinat", "kernel_size": 4}))
     out = tmp_path / "x.onnx"
     code, stdout, err = run_cli("onnx", out, "--model", cfg)
-    assert code == 2 and not out.exists()
+    assert code == 1 and not out.exists()
     assert err.count("\n") == 1 and err.startswith("nat-export onnx: error: ") and "kernel_size" in err, err
 
 

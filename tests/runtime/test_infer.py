@@ -183,7 +183,7 @@ def test_infer_preprocess_override(run_cli, micro_onnx, image_file, tmp_path):
     assert code == 0, err
     assert not np.array_equal(np.fromfile(a, dtype="<f4"), np.fromfile(b, dtype="<f4"))
     code, _, err = run_cli("infer", micro_onnx, image_file, "--preprocess", "crop_pct=7")
-    assert code == 2 and "crop_pct" in err
+    assert code == 1 and "crop_pct" in err
 
 
 def test_extreme_aspect_ratio_is_refused_before_resizing(run_cli, micro_onnx, tmp_path):
@@ -192,7 +192,7 @@ def test_extreme_aspect_ratio_is_refused_before_resizing(run_cli, micro_onnx, tm
     strip = tmp_path / "strip.png"
     Image.new("RGB", (300000, 1)).save(strip)
     code, _, err = run_cli("infer", micro_onnx, strip)
-    assert code == 2 and "aspect ratio" in err and err.count("\n") == 1
+    assert code == 1 and "aspect ratio" in err and err.count("\n") == 1
 
 
 def test_infer_warns_about_a_random_weights_file(run_cli, image_file, tmp_path):
