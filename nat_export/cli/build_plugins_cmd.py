@@ -26,7 +26,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     """As :func:`nat_export.native.build.run`, with --json checked first and a failed build reported through
-    the CLI's one error path (NativeBuildError: exit 3)."""
+    the CLI's one error path (NativeBuildError: one line, exit 1)."""
     from ..native import NativeBuildError, build
     from .args import check_json_target
 

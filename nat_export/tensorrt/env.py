@@ -30,7 +30,7 @@ TRT_INSTALL_HINT = (
 
 
 class TrtError(RuntimeError):
-    """TensorRT or a GPU is not usable here; the message names the problem and the fix (CLI exit code 3)."""
+    """TensorRT or a GPU is not usable here; the message names the problem and the fix (CLI exit code 1)."""
 
 
 class TrtRefusedError(TrtError):
@@ -38,7 +38,7 @@ class TrtRefusedError(TrtError):
 
 
 class EngineFileError(TrtError):
-    """An engine or its sidecar that must be rebuilt (another TensorRT version, unreadable sidecar) (exit code 2)."""
+    """An engine or its sidecar that must be rebuilt (another TensorRT version, unreadable sidecar) (CLI exit code 1)."""
 
 
 def import_tensorrt(allow_lean: bool = False):

@@ -37,23 +37,68 @@ def test_atomic_write_is_readable_by_others(tmp_path):
     assert stat.S_IMODE((tmp_path / "m.onnx").stat().st_mode) == 0o644
 
 
-def test_sigterm_during_write_leaves_no_temporary_file(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_during_write_leaves_no_temporary_file(tmp_path, sig):
     code = (
         "import os, signal, sys\n"
         "from nat_export.onnx import files\n"
-        "class Slow(bytes):\n"
-        "    pass\n"
         "orig = os.fdopen\n"
         "def fdopen(fd, mode):\n"
         "    f = orig(fd, mode)\n"
-        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        f"    os.kill(os.getpid(), {int(sig)})\n"
         "    return f\n"
         "files.os.fdopen = fdopen\n"
         f"files.write_atomic({str(tmp_path / 'out.bin')!r}, b'data')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == -signal.SIGTERM
+    assert proc.returncode == -sig
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_writer_that_finishes_first_is_never_replaced(tmp_path, monkeypatch):
+    """Two exports to one path: the file appears while the second is writing; the second is refused, the first
+    one's file stays, and no temporary file is left (no check-then-act race)."""
+    from nat_export.onnx import files
+
+    path = tmp_path / "m.onnx"
+    orig = os.fdopen
+
+    def fdopen(fd, mode):  # the other writer publishes while this one writes
+        path.write_bytes(b"first")
+        return orig(fd, mode)
+
+    monkeypatch.setattr(files.os, "fdopen", fdopen)
+    with pytest.raises(FileExistsError, match="exists; pass --force"):
+        write_atomic(path, b"second", force=False)
+    assert path.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+
+
+def test_concurrent_writers_one_wins(tmp_path):
+    """Processes racing to publish one path without --force: exactly one succeeds each round."""
+    code = (
+        "import sys, time\n"
+        "from nat_export.onnx.files import write_atomic\n"
+        "start = float(sys.argv[1])\n"
+        "while time.time() < start: pass\n"
+        "try:\n"
+        "    write_atomic(sys.argv[2], sys.argv[3].encode(), force=False)\n"
+        "    print('wrote')\n"
+        "except FileExistsError:\n"
+        "    print('refused')\n"
+    )
+    import time
+
+    for round_ in range(3):
+        path = tmp_path / f"m{round_}.onnx"
+        start = f"{time.time() + 2.0}"
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, start, str(path), f"w{i}"], stdout=subprocess.PIPE, text=True)
+            for i in range(3)
+        ]
+        said = sorted(p.communicate()[0].strip() for p in procs)
+        assert said == ["refused", "refused", "wrote"], said
+        assert path.read_text() in ("w0", "w1", "w2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m0.onnx", "m1.onnx", "m2.onnx"]
 
 
 @pytest.mark.parametrize("content", [b"", b"hello, not a model", b"\x08\x07\x12\x03abc\xff\xff"])
