@@ -7,17 +7,8 @@ import time
 import warnings
 
 import numpy as np
-import pytest
 
 from ..serving.conftest import START_TIMEOUT_S, Server, processes_with, serving_python
-
-
-@pytest.fixture(scope="module")
-def ort_lib(native_libs):
-    lib = native_libs.libs.get("ort")
-    if lib is None:
-        pytest.skip("the ONNX Runtime op library was not built (no ONNX Runtime headers)")
-    return lib
 
 
 def test_serve_custom_op_graph_with_the_op_library(tmp_path, micro_loaded, ort_lib):
