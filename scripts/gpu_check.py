@@ -6,8 +6,11 @@ What it does, in one go:
      + na_cuda.cu + na_params.cpp, for the GPU in this machine);
   2. correctness: random shapes and the natten 0.17 golden fixture shapes, float32 / float16 /
      bfloat16, through every kernel path: "auto" (what the launcher picks: the tensor-core kernel
-     for float16/bfloat16 with D in {16, 32, 64, 128}), "smem" (scalar kernel, NATX_CUDA_NO_TC=1)
-     and "global" (scalar kernel without shared memory, also NATX_CUDA_NO_SMEM=1);
+     for float16/bfloat16 with D in {16, 32, 64, 128}), "smem" (the scalar kernel, its halo in
+     shared memory where it fits), "global" (the scalar kernel without shared memory), and "tc" on
+     request (the tensor-core kernel forced; cases it does not apply to are skipped), passed to the
+     launcher as an argument (na2d_forward_cuda's NAPath); each row records the path the launcher
+     chose on this device; a bias with -inf entries is among the cases;
      outputs are poisoned with NaN before every call; compared with an exact float64 reference
      written here (float32 fixture cases against the natten goldens themselves);
   3. invalid parameters must be refused (cudaErrorInvalidValue), not run;
@@ -24,6 +27,7 @@ examples:
   python scripts/gpu_check.py --no-bench --json check.json
   python scripts/gpu_check.py --bench-only --batch 128 --dtypes float16 float32
   python scripts/gpu_check.py --cpu-selftest    # check the reference and the FlexAttention mask on the CPU
+  python scripts/gpu_check.py --emulate BUILD --smoke   # the whole script on the CPU (CI), kernels emulated
 """
 
 from __future__ import annotations
@@ -60,7 +64,22 @@ RANDOM_CASES = [
     (1, 16, 21, 4, 16, 1, 3, 2, 7, True),  # K = 1 on one axis
     (1, 40, 40, 1, 128, 13, 13, 3, 3, True),  # big halo: global path for float32
     (9, 15, 15, 3, 24, 5, 5, 3, 3, True),  # several tiles and groups per image
+    (1, 11, 10, 2, 32, 5, 3, 2, 1, "-inf"),  # -inf bias entries: the first logit of most windows
+    (1, 9, 9, 1, 100, 3, 5, 1, 1, "-inf"),
 ]
+
+# --smoke (e.g. with --emulate on the CPU): every code path of the script on small shapes.
+SMOKE_CASES = [
+    (1, 9, 9, 2, 8, 3, 5, 1, 1, True),
+    (1, 10, 7, 1, 16, 3, 3, 3, 2, False),
+    (1, 10, 9, 1, 32, 5, 5, 1, 1, "-inf"),
+]
+SMOKE_FIXTURES = 1  # the first golden case only
+SMOKE_BENCH_LEVELS = [(8, 8, 2)]
+
+# Kernel paths, as na2d_forward_cuda's NAPath (plugins/core/na_cuda.h).
+PATHS = {"auto": 0, "smem": 1, "global": 2, "tc": 3}
+PATH_NAMES = {"auto": "auto", "scalar": "smem", "scalar-global": "global", "tensor-core": "tc"}
 
 # NAT-Tiny at 224x224: (H, W, heads), D 32, kernel 7.
 BENCH_LEVELS = [(56, 56, 2), (28, 28, 4), (14, 14, 8), (7, 7, 16)]
@@ -81,7 +100,19 @@ def fixture_cases() -> list[dict]:
 
 def case_name(c) -> str:
     B, H, W, heads, D, Kh, Kw, dh, dw, rpb = c
-    return f"B{B} {H}x{W} h{heads} D{D} K{Kh}x{Kw} d{dh}x{dw}" + ("" if rpb else " no-rpb")
+    return f"B{B} {H}x{W} h{heads} D{D} K{Kh}x{Kw} d{dh}x{dw}" + (
+        " -inf-bias" if rpb == "-inf" else "" if rpb else " no-rpb"
+    )
+
+
+def neg_inf_bias(rpb):
+    """-inf on a checkerboard of the bias (r + c even): every window keeps finite logits, and the
+    first logit of each interior window is -inf."""
+    import torch
+
+    r = torch.arange(rpb.shape[1])[:, None]
+    c = torch.arange(rpb.shape[2])[None, :]
+    return rpb.masked_fill(((r + c) % 2 == 0)[None], float("-inf"))
 
 
 # ----------------------------------------------------------------------------- reference
@@ -190,21 +221,47 @@ def build_extension(build_dir: str | None, verbose: bool):
     return ext
 
 
-def run_kernel(ext, qkv, rpb, heads, Kh, Kw, dh, dw, scale, out=None):
+def run_kernel(ext, qkv, rpb, heads, Kh, Kw, dh, dw, scale, out=None, path="auto"):
     import torch
 
     B, H, W, C3 = qkv.shape
     if out is None:
         out = torch.empty(B, H, W, C3 // 3, dtype=qkv.dtype, device=qkv.device)
-    ext.na2d_qkv_out(qkv, rpb, out, heads, Kh, Kw, dh, dw, scale)
+    ext.na2d_qkv_out(qkv, rpb, out, heads, Kh, Kw, dh, dw, scale, PATHS[path])
     return out
 
 
-def cuda_time_ms(fn, iters: int, warmup: int = 3) -> float:
+def chosen_path(ext, qkv, rpb, heads, Kh, Kw, dh, dw, path) -> tuple[str, str]:
+    """The path the launcher takes for this call on this device (its own choice function), and why
+    a forced path does not apply ("" when it does)."""
+    B, H, W, C3 = qkv.shape
+    dtype = str(qkv.dtype).replace("torch.", "")
+    aligned = qkv.data_ptr() % 16 == 0
+    name, why = ext.na2d_path(
+        B, H, W, heads, C3 // (3 * heads), Kh, Kw, dh, dw, dtype, rpb is not None, PATHS[path], aligned
+    )
+    return PATH_NAMES.get(name, name), why
+
+
+def sync(device) -> None:
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def cuda_time_ms(fn, iters: int, warmup: int = 3, device="cuda") -> float:
     import torch
 
     for _ in range(warmup):
         fn()
+    if not str(device).startswith("cuda"):  # --emulate: wall time on the CPU
+        times = []
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+        return statistics.median(times)
     torch.cuda.synchronize()
     times = []
     for _ in range(iters):
@@ -235,10 +292,16 @@ class Checker:
             ref = reference(qkv, rpb, heads, Kh, Kw, dh, dw, scale)
             against = "reference"
         row = {"case": label, "dtype": dtype_name, "path": path, "against": against, "tol": TOL[dtype_name]}
+        ran, why = chosen_path(self.ext, qkv, rpb, heads, Kh, Kw, dh, dw, path)
+        row["ran"] = ran
+        if why:  # a forced path that does not apply here: not a failure, not run
+            row.update(max_abs_err=None, finite=True, ok=True, skipped=why)
+            self.rows.append(row)
+            return row
         try:
             out = torch.full((*qkv.shape[:3], qkv.shape[3] // 3), float("nan"), dtype=dt, device=self.device)
-            run_kernel(self.ext, qkv, rpb, heads, Kh, Kw, dh, dw, scale, out)
-            torch.cuda.synchronize()
+            run_kernel(self.ext, qkv, rpb, heads, Kh, Kw, dh, dw, scale, out, path)
+            sync(self.device)
             finite = bool(torch.isfinite(out).all())
             err = float((out.double() - ref).abs().max())
             row.update(max_abs_err=err, finite=finite, ok=finite and err <= TOL[dtype_name])
@@ -248,20 +311,7 @@ class Checker:
         return row
 
 
-PATH_ENV = {  # kernel path -> environment the launcher reads at every call
-    "auto": {},
-    "smem": {"NATX_CUDA_NO_TC": "1"},
-    "global": {"NATX_CUDA_NO_TC": "1", "NATX_CUDA_NO_SMEM": "1"},
-}
-
-
-def set_path(path: str) -> None:
-    for key in ("NATX_CUDA_NO_TC", "NATX_CUDA_NO_SMEM"):
-        os.environ.pop(key, None)
-    os.environ.update(PATH_ENV[path])
-
-
-def run_checks(ext, device, dtypes, paths) -> tuple[list[dict], list[dict]]:
+def run_checks(ext, device, dtypes, paths, smoke: bool = False) -> tuple[list[dict], list[dict]]:
     import torch
     from safetensors.torch import load_file
 
@@ -269,8 +319,7 @@ def run_checks(ext, device, dtypes, paths) -> tuple[list[dict], list[dict]]:
     gen = torch.Generator().manual_seed(0)
     fixtures = load_file(str(FIXTURES / "na2d_natten.safetensors"))
     for path in paths:
-        set_path(path)
-        for m in fixture_cases():
+        for m in fixture_cases()[: SMOKE_FIXTURES if smoke else None]:
             qkv, rpb, golden = pack_fixture(fixtures, m["index"], m["heads"])
             K, d = m["kernel_size"], m["dilation"]
             label = f"fixture{m['index']} " + case_name(
@@ -278,13 +327,14 @@ def run_checks(ext, device, dtypes, paths) -> tuple[list[dict], list[dict]]:
             )
             for dn in dtypes:
                 ch.check(label, qkv, rpb, m["heads"], K, K, d, d, m["scale"], dn, path, golden)
-        for c in RANDOM_CASES:
+        for c in SMOKE_CASES if smoke else RANDOM_CASES:
             B, H, W, heads, D, Kh, Kw, dh, dw, has_rpb = c
             qkv = torch.randn(B, H, W, 3 * heads * D, generator=gen, dtype=torch.float64)
             rpb = torch.randn(heads, 2 * Kh - 1, 2 * Kw - 1, generator=gen, dtype=torch.float64) if has_rpb else None
+            if has_rpb == "-inf":
+                rpb = neg_inf_bias(rpb)
             for dn in dtypes:
                 ch.check(case_name(c), qkv, rpb, heads, Kh, Kw, dh, dw, D**-0.5, dn, path)
-    set_path("auto")
 
     invalid = []
     for B, H, W, heads, D, Kh, Kw, dh, dw, why in INVALID_CASES:
@@ -292,7 +342,7 @@ def run_checks(ext, device, dtypes, paths) -> tuple[list[dict], list[dict]]:
         out = torch.full((B, H, W, heads * D), float("nan"), device=device)
         try:
             run_kernel(ext, qkv, None, heads, Kh, Kw, dh, dw, 0.5, out)
-            torch.cuda.synchronize()
+            sync(device)
             invalid.append({"case": why, "ok": False, "error": "accepted"})
         except RuntimeError as e:
             refused = "invalid argument" in str(e)
@@ -312,37 +362,39 @@ def bench_one(ext, device, dt, B, H, W, heads, iters, flex, ref_fn, K=7, D=32) -
     row = {"shape": f"B{B} {H}x{W} h{heads} D{D} K{K}", "dtype": str(dt).replace("torch.", "")}
     nbytes = (qkv.numel() + out.numel() + rpb.numel()) * qkv.element_size()
 
-    def kernel():
-        run_kernel(ext, qkv, rpb, heads, K, K, 1, 1, scale, out)
+    def kernel(path="auto"):
+        run_kernel(ext, qkv, rpb, heads, K, K, 1, 1, scale, out, path)
 
+    row["ran"] = chosen_path(ext, qkv, rpb, heads, K, K, 1, 1, "auto")[0]
     if dt != torch.float32:  # the scalar fallback, for comparison
-        set_path("smem")
-        row["scalar_ms"] = cuda_time_ms(kernel, iters)
-    set_path("auto")
-    t = cuda_time_ms(kernel, iters)
+        row["scalar_ms"] = cuda_time_ms(lambda: kernel("smem"), iters, device=device)
+    t = cuda_time_ms(kernel, iters, device=device)
     row.update(kernel_ms=t, gbps=nbytes / (t * 1e-3) / 1e9)
     try:
         with torch.no_grad():
-            row["ref_ms"] = cuda_time_ms(lambda: ref_fn(qkv, rpb, heads, K, scale), max(3, iters // 4), 1)
+            row["ref_ms"] = cuda_time_ms(
+                lambda: ref_fn(qkv, rpb, heads, K, scale), max(3, iters // 4), 1, device=device
+            )
     except torch.cuda.OutOfMemoryError:
         row["ref_ms"] = None
         row["ref_note"] = "out of memory"
-    torch.cuda.empty_cache()
+    if str(device).startswith("cuda"):
+        torch.cuda.empty_cache()
     if flex:
         try:
             q, k, v = to_heads_first(qkv, heads)
-            fa = flex_na(H, W, heads, K, rpb, scale, device)
+            fa = flex_na(H, W, heads, K, rpb, scale, device, compile_=str(device).startswith("cuda"))
             got = fa(q, k, v)  # compile + check against the kernel
             mine = out.reshape(B, H * W, heads, D).transpose(1, 2).float()
             row["flex_vs_kernel_err"] = float((got.float() - mine).abs().max())
-            row["flex_ms"] = cuda_time_ms(lambda: fa(q, k, v), iters)
+            row["flex_ms"] = cuda_time_ms(lambda: fa(q, k, v), iters, device=device)
         except Exception as e:  # noqa: BLE001 - timing anchor only
             row["flex_ms"] = None
             row["flex_note"] = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
     return row
 
 
-def run_bench(ext, device, batches, dtypes, iters, flex: bool) -> list[dict]:
+def run_bench(ext, device, batches, dtypes, iters, flex: bool, levels=None) -> list[dict]:
     import torch
 
     ref_name, ref_fn = "reference (this script)", None
@@ -367,24 +419,102 @@ def run_bench(ext, device, batches, dtypes, iters, flex: bool) -> list[dict]:
     rows = []
     for dn in dtypes:
         for B in batches:
-            for H, W, heads in BENCH_LEVELS:
+            for H, W, heads in levels or BENCH_LEVELS:
                 row = bench_one(ext, device, getattr(torch, dn), B, H, W, heads, iters, flex, ref_fn)
                 rows.append(row)
                 print(fmt_bench(row), flush=True)
-                torch.cuda.empty_cache()
+                if str(device).startswith("cuda"):
+                    torch.cuda.empty_cache()
     print(f"(reference op: {ref_name}; FlexAttention timed on pre-split [B, heads, HW, D] q/k/v)")
     return rows
+
+
+# ----------------------------------------------------------------------------- the kernels emulated on the CPU
+
+
+class EmulatedExt:
+    """The torch extension's interface (na2d_qkv_out, na2d_path, cuda_versions) over a plugins/ build
+    tree's test libraries: libnatx_cuda_emu.so runs the very kernel sources on the CPU (one thread
+    per CUDA thread), libnatx_cuda_capi.so makes the launcher's path choice for a described device.
+    For --emulate: every part of this script runs in CI without a GPU (slowly: small shapes only)."""
+
+    EMU_MODE = {"scalar": 1, "scalar-global": 0, "tensor-core": 2}  # natx_na2d_forward_cuda_emu modes
+    DTYPE = {"float32": 0, "float16": 1, "bfloat16": 2}
+    NAMES = {0: "auto", 1: "scalar", 2: "scalar-global", 3: "tensor-core"}
+
+    def __init__(self, build_dir, cc_major: int = 9, smem_optin: int = 232448):
+        import ctypes
+
+        bdir = Path(build_dir)
+        if (bdir / "build" / "libnatx_cuda_emu.so").is_file():
+            bdir = bdir / "build"
+        missing = [n for n in ("libnatx_cuda_emu.so", "libnatx_cuda_capi.so") if not (bdir / n).is_file()]
+        if missing:
+            raise SystemExit(
+                f"gpu_check: error: {bdir} has no {', '.join(missing)}; build with "
+                "`nat-export build-plugins --build-tests --out-dir DIR` (needs nvcc) and pass DIR"
+            )
+        vp = ctypes.c_void_p
+        self._emu = ctypes.CDLL(str(bdir / "libnatx_cuda_emu.so")).natx_na2d_forward_cuda_emu
+        self._emu.restype = ctypes.c_char_p
+        self._emu.argtypes = [ctypes.c_int] * 9 + [ctypes.c_float, ctypes.c_int, vp, vp, vp, ctypes.c_int]
+        self._choose = ctypes.CDLL(str(bdir / "libnatx_cuda_capi.so")).natx_na_choose_path
+        self._choose.restype = ctypes.c_int
+        self._choose.argtypes = [ctypes.c_int] * 15 + [ctypes.POINTER(ctypes.c_char_p)]
+        self._ctypes = ctypes
+        self.cc_major, self.smem_optin = cc_major, smem_optin
+
+    def cuda_versions(self) -> str:
+        return "no CUDA: kernels emulated on the CPU"
+
+    def na2d_path(self, B, H, W, heads, D, kh, kw, dh, dw, dtype, has_rpb, requested, aligned):
+        why = self._ctypes.c_char_p()
+        args = (B, H, W, heads, D, kh, kw, dh, dw, self.DTYPE[dtype], int(has_rpb), requested)
+        path = self._choose(*args, self.cc_major, self.smem_optin, int(aligned), self._ctypes.byref(why))
+        return self.NAMES[path], (why.value or b"").decode()
+
+    def na2d_qkv_out(self, qkv, rpb, out, heads, kh, kw, dh, dw, scale, path=0):
+        B, H, W, C3 = qkv.shape
+        D = C3 // (3 * heads) if heads > 0 else 0
+        dtype = str(qkv.dtype).replace("torch.", "")
+        name, why = self.na2d_path(
+            B, H, W, heads, D, kh, kw, dh, dw, dtype, rpb is not None, path, qkv.data_ptr() % 16 == 0
+        )
+        if why:
+            raise RuntimeError(f"na2d_forward_cuda: natxPathNotApplicable: {why}")
+        err = self._emu(
+            B,
+            H,
+            W,
+            heads,
+            D,
+            kh,
+            kw,
+            dh,
+            dw,
+            scale,
+            self.DTYPE[dtype],
+            qkv.data_ptr(),
+            None if rpb is None else rpb.data_ptr(),
+            out.data_ptr(),
+            self.EMU_MODE[name],
+        )
+        if err:
+            raise RuntimeError(f"na2d_forward_cuda: invalid argument ({err.decode()})")
 
 
 # ----------------------------------------------------------------------------- output
 
 
 def fmt_check(r) -> str:
+    if r.get("skipped"):
+        return f"skip  {r['dtype']:8}  {r['path']:6}  {r['case']}: {r['skipped']}"
     err = "error" if r["max_abs_err"] is None else f"{r['max_abs_err']:.2e}"
     status = "ok" if r["ok"] else "FAIL"
     extra = f"  {r['error']}" if r.get("error") else ("" if r.get("finite", True) else "  non-finite output")
     return (
-        f"{status:4}  {r['dtype']:8}  {r['path']:6}  {err:>9} <= {r['tol']:.0e}  {r['case']}  [{r['against']}]{extra}"
+        f"{status:4}  {r['dtype']:8}  {r['path']:6}->{r.get('ran', '?'):6}  {err:>9} <= {r['tol']:.0e}  "
+        f"{r['case']}  [{r['against']}]{extra}"
     )
 
 
@@ -400,27 +530,28 @@ def fmt_bench(r) -> str:
         note = f"(flex vs kernel max err {r['flex_vs_kernel_err']:.1e}) " + note
     scalar = f" (scalar {ms(r['scalar_ms'])})" if r.get("scalar_ms") is not None else ""
     return (
-        f"{r['shape']:26} {r['dtype']:8} kernel {ms(r['kernel_ms'])} ms{scalar} {r['gbps']:7.0f} GB/s | "
+        f"{r['shape']:26} {r['dtype']:8} kernel ({r.get('ran', '?')}) {ms(r['kernel_ms'])} ms{scalar} "
+        f"{r['gbps']:7.0f} GB/s | "
         f"ref {ms(ref)} ms ({sp_ref}) | flex {ms(flex)} ms ({sp_flex}) {note}"
     )
 
 
 def dry_run(args) -> int:
     print("correctness cases (each for dtypes " + ", ".join(args.dtypes) + "; paths " + ", ".join(args.paths) + "):")
-    for m in fixture_cases():
+    for m in fixture_cases()[: SMOKE_FIXTURES if args.smoke else None]:
         K, d = m["kernel_size"], m["dilation"]
         print(
             f"  fixture{m['index']}: "
             + case_name((m["B"], m["H"], m["W"], m["heads"], m["D"], K, K, d, d, m["has_rpb"]))
         )
-    for c in RANDOM_CASES:
+    for c in SMOKE_CASES if args.smoke else RANDOM_CASES:
         print("  random: " + case_name(c))
     print("invalid parameters (must be refused):")
     for c in INVALID_CASES:
         print(f"  {c[-1]}: " + case_name((*c[:9], False)))
     print("timing (kernel vs reference op vs FlexAttention), dtypes " + ", ".join(args.bench_dtypes) + ":")
     for B in args.batch:
-        for H, W, heads in BENCH_LEVELS:
+        for H, W, heads in SMOKE_BENCH_LEVELS if args.smoke else BENCH_LEVELS:
             print(f"  B{B} {H}x{W} h{heads} D32 K7")
     return 0
 
@@ -481,11 +612,20 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--paths",
         nargs="+",
-        default=list(PATH_ENV),
-        choices=list(PATH_ENV),
+        default=["auto", "smem", "global"],
+        choices=list(PATHS),
         help="kernel paths to check: auto (launcher's choice), smem (scalar kernel), "
-        "global (scalar kernel, no shared memory)",
+        "global (scalar kernel, no shared memory), tc (tensor-core kernel forced)",
     )
+    ap.add_argument(
+        "--emulate",
+        metavar="BUILD_DIR",
+        default=None,
+        help="run everything on the CPU with the kernels emulated (libnatx_cuda_emu.so and libnatx_cuda_capi.so "
+        "of a plugins/ build tree with NATX_BUILD_TESTS=ON; an sm_90 device is described to the path choice); "
+        "for CI: proves the script, not the GPU",
+    )
+    ap.add_argument("--smoke", action="store_true", help="small case lists and timing shapes (with --emulate)")
     ap.add_argument("--bench-dtypes", nargs="+", default=["float16"], choices=list(TOL), help="dtypes to time")
     ap.add_argument("--batch", nargs="+", type=int, default=[32, 128], help="batch sizes to time")
     ap.add_argument("--iters", type=int, default=20, help="timed iterations per measurement (median)")
@@ -501,22 +641,29 @@ def main(argv=None) -> int:
 
     import torch
 
-    if not torch.cuda.is_available():
+    sys.path.insert(0, str(ROOT))
+    if args.emulate:
+        device = "cpu"
+        ext = EmulatedExt(args.emulate)
+        gpu, sm = "none (kernels emulated on the CPU, sm_90 described)", "90"
+    elif not torch.cuda.is_available():
         print(
-            "error: no CUDA GPU visible to PyTorch; run on a GPU machine (or use --dry-run / --cpu-selftest)",
+            "error: no CUDA GPU visible to PyTorch; run on a GPU machine (or use --dry-run / --cpu-selftest / "
+            "--emulate BUILD_DIR)",
             file=sys.stderr,
         )
         return 2
-    sys.path.insert(0, str(ROOT))
-    device = "cuda"
-    props = torch.cuda.get_device_properties(0)
-    print(f"GPU: {props.name} (sm_{props.major}{props.minor}), torch {torch.__version__}, CUDA {torch.version.cuda}")
-    ext = build_extension(args.build_dir, args.verbose)
+    else:
+        device = "cuda"
+        props = torch.cuda.get_device_properties(0)
+        gpu, sm = props.name, f"{props.major}{props.minor}"
+        ext = build_extension(args.build_dir, args.verbose)
+    print(f"GPU: {gpu} (sm_{sm}), torch {torch.__version__}, CUDA {torch.version.cuda}; {ext.cuda_versions()}")
 
-    result: dict = {"gpu": props.name, "sm": f"{props.major}{props.minor}", "torch": torch.__version__}
+    result: dict = {"gpu": gpu, "sm": sm, "torch": torch.__version__, "cuda": ext.cuda_versions()}
     failures = 0
     if not args.bench_only:
-        rows, invalid = run_checks(ext, device, args.dtypes, args.paths)
+        rows, invalid = run_checks(ext, device, args.dtypes, args.paths, smoke=args.smoke)
         for r in rows:
             if not r["ok"] or args.verbose:
                 print(fmt_check(r))
@@ -534,7 +681,15 @@ def main(argv=None) -> int:
         result.update(checks=rows, invalid=invalid)
     if not args.no_bench:
         print(f"\ntiming (median of {args.iters}, CUDA events):")
-        result["bench"] = run_bench(ext, device, args.batch, args.bench_dtypes, args.iters, not args.no_flex)
+        result["bench"] = run_bench(
+            ext,
+            device,
+            args.batch,
+            args.bench_dtypes,
+            args.iters,
+            not args.no_flex,
+            SMOKE_BENCH_LEVELS if args.smoke else None,
+        )
     result["failures"] = failures
     if args.json:
         tmp = args.json + ".tmp"

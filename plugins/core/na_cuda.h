@@ -3,20 +3,81 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
+#include <string>
+
 #include "na_params.h"
 
 namespace natx {
+
+// Largest head dim na2d_forward_cuda accepts.
+constexpr int kNAMaxHeadDimCuda = 128;
+
+// Which kernel runs. kAuto: the tensor-core kernel where it applies (float16 / bfloat16, D 16, 32,
+// 64 or 128, bfloat16 only on sm_80+, its shared memory fits, qkv 16-byte aligned), else the
+// scalar kernel. kScalar: the scalar kernel, its key/value halo in shared memory where that fits
+// the device, else read from global memory. kScalarGlobal: the scalar kernel from global memory.
+// kTensorCore: the tensor-core kernel, or kNAPathNotApplicable. (Tests, comparisons.)
+enum class NAPath : int { kAuto = 0, kScalar = 1, kScalarGlobal = 2, kTensorCore = 3 };
+const char* na_path_name(NAPath path) noexcept;
+
+// Status returned when a forced path (kTensorCore) does not apply to the parameters
+// on this device: distinct from every CUDA error code (cudaGetErrorName does not know it; use
+// na_cuda_status_name / na_cuda_status_string).
+constexpr cudaError_t kNAPathNotApplicable = static_cast<cudaError_t>(0x4e41);
+const char* na_cuda_status_name(cudaError_t status) noexcept;
+const char* na_cuda_status_string(cudaError_t status) noexcept;
+
+// What the path choice needs to know of a device; queried once per device and process.
+struct NACudaDevice {
+  int id = -1;
+  int cc_major = 0, cc_minor = 0;
+  int smem_optin = 0;  // cudaDevAttrMaxSharedMemoryPerBlockOptin (bytes)
+  int sm_count = 0;
+};
+// Attributes of `device` (cached after the first successful query; thread-safe).
+cudaError_t na_cuda_device(int device, NACudaDevice& out) noexcept;
+
+// The path the launcher takes for these parameters on `dev` (pure: no CUDA call).
+// `requested` kAuto chooses; a forced path is returned when it applies, else kAuto with
+// *why (optional) saying why not. `aligned`: qkv is 16-byte aligned (tensor-core staging).
+NAPath na_choose_path(const NAParams& p, NADType dtype, NAPath requested, const NACudaDevice& dev, bool aligned,
+                      const char** why = nullptr) noexcept;
+
+// A launch prepared once per shape (e.g. in TensorRT's onShapeChange) and reused per call:
+// parameters checked, device queried, path chosen, kernel attributes set.
+struct NALaunchPlan {
+  NAParams p{};
+  NADType dtype = NADType::kFloat32;
+  NAPath requested = NAPath::kAuto;
+  NAPath path = NAPath::kAuto;       // the chosen one (never kAuto once planned)
+  NAPath unaligned = NAPath::kAuto;  // the path for a qkv that is not 16-byte aligned
+  int device = -1;
+  bool valid = false;
+};
+// Plans on the current device. cudaErrorInvalidValue for invalid parameters (no CUDA call),
+// kNAPathNotApplicable when a forced path does not apply, else a CUDA error or cudaSuccess.
+cudaError_t na2d_cuda_plan(const NAParams& p, NADType dtype, NAPath requested, NALaunchPlan& plan) noexcept;
+
+// Launches a plan (re-planned when the current device is not the plan's). Asynchronous.
+cudaError_t na2d_forward_cuda_planned(NALaunchPlan& plan, const void* qkv, const void* rpb, void* out,
+                                      cudaStream_t stream) noexcept;
 
 // qkv [B, H, W, 3*heads*D], rpb [heads, 2Kh-1, 2Kw-1] (same dtype as qkv; nullable,
 // read when p.has_rpb), out [B, H, W, heads*D] (same dtype). All device pointers.
 // Fused: q.k, bias, online softmax and .v in one pass, float32 accumulation.
 // Supports head dim D <= 128 (float32, float16, bfloat16).
 // Returns cudaErrorInvalidValue for invalid parameters (nothing is launched),
-// otherwise the launch status. Asynchronous on `stream`.
+// kNAPathNotApplicable (forced path only), otherwise the launch status. Asynchronous on `stream`.
+// Plans and launches in one call.
 cudaError_t na2d_forward_cuda(const NAParams& p, NADType dtype, const void* qkv, const void* rpb, void* out,
-                              cudaStream_t stream);
+                              cudaStream_t stream, NAPath path = NAPath::kAuto) noexcept;
 
-// Largest head dim na2d_forward_cuda accepts.
-constexpr int kNAMaxHeadDimCuda = 128;
+// The path asked for by the environment, read once per process: NATX_CUDA_NO_TC=1 -> the
+// scalar kernel; with NATX_CUDA_NO_SMEM=1 too -> its global-memory path; else kAuto.
+NAPath na_cuda_env_path() noexcept;
+
+// "CUDA runtime 13.0, driver 12.8 (CUDA runtime newer than the driver: ...)" for error messages.
+std::string na_cuda_versions() noexcept;
 
 }  // namespace natx

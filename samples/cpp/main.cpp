@@ -100,10 +100,14 @@ class NatClassifier {
       fail("output " + outputNames_[logitsIndex_] +
            " is not [batch, classes] logits (a backbone engine's feature maps?); this sample classifies images: "
            "run backbones with nat_export.runtime.open_model or in your detection / segmentation pipeline");
+    // float32 I/O, or float16 / bfloat16 (an fp16/bf16 build from a model name exports a float16 input):
+    // converted on the host.
     for (const std::string& n : {inputName_, outputNames_[logitsIndex_]})
-      if (engine_->getTensorDataType(n.c_str()) != nvinfer1::DataType::kFLOAT)
-        fail("tensor " + n +
-             " is not float32; this sample feeds and reads float32 (engines from `nat-export trt` keep float32 I/O)");
+      if (!natx::isFloatType(engine_->getTensorDataType(n.c_str())))
+        fail("tensor " + n + " is " + natx::typeName(engine_->getTensorDataType(n.c_str())) +
+             "; this sample feeds and reads float32, float16 or bfloat16; rebuild the engine with `nat-export trt`");
+    inputType_ = engine_->getTensorDataType(inputName_.c_str());
+    logitsType_ = engine_->getTensorDataType(outputNames_[logitsIndex_].c_str());
 
     using Sel = nvinfer1::OptProfileSelector;
     minDims_ = engine_->getProfileShape(inputName_.c_str(), 0, Sel::kMIN);
@@ -148,9 +152,10 @@ class NatClassifier {
     if (!context_->setInputShape(inputName_.c_str(), inDims))
       fail("TensorRT refused input shape " + natx::dimsString(inDims));
 
-    const size_t inBytes = host.size() * sizeof(float);
+    const std::vector<uint8_t> packed = natx::fromFloat(host, inputType_);  // the engine's input type
+    const size_t inBytes = packed.size();
     natx::HostBuffer hIn(inBytes);
-    std::memcpy(hIn.data(), host.data(), inBytes);
+    std::memcpy(hIn.data(), packed.data(), inBytes);
     natx::DeviceBuffer dIn(inBytes);
     context_->setTensorAddress(inputName_.c_str(), dIn.data());
     std::vector<std::unique_ptr<natx::DeviceBuffer>> dOut;
@@ -182,13 +187,12 @@ class NatClassifier {
 
     const size_t n = natx::volume(context_->getTensorShape(outputNames_[logitsIndex_].c_str()));
     classes_ = n / batch_;
-    natx::HostBuffer hLogits(n * sizeof(float));
+    natx::HostBuffer hLogits(n * natx::elementSize(logitsType_));
     natx::checkCuda(cudaMemcpyAsync(hLogits.data(), dOut[logitsIndex_]->data(), hLogits.bytes(), cudaMemcpyDeviceToHost,
                                     stream.get()),
                     "copy logits");
     natx::checkCuda(cudaStreamSynchronize(stream.get()), "copy logits");
-    const float* p = static_cast<const float*>(hLogits.data());
-    logits_.assign(p, p + n);
+    logits_ = natx::toFloat(hLogits.data(), n, logitsType_);
   }
 
   // Prints the top-5 classes of each image and the latency.
@@ -232,6 +236,7 @@ class NatClassifier {
   std::string inputName_;
   std::vector<std::string> outputNames_;
   size_t logitsIndex_ = 0;
+  nvinfer1::DataType inputType_ = nvinfer1::DataType::kFLOAT, logitsType_ = nvinfer1::DataType::kFLOAT;
   nvinfer1::Dims minDims_{}, optDims_{}, maxDims_{};
   int batch_ = 0;
   size_t classes_ = 0;

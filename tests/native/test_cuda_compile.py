@@ -370,3 +370,78 @@ def test_launcher_without_gpu_returns_an_error(cuda_launcher):
     err = fn(1, 9, 9, 2, 8, 3, 3, 1, 1, 0.5, 0, FAKE, None, FAKE)
     assert err != 0, "launched without a GPU?"
     assert name(err).startswith("cuda")
+
+
+# ------------------------------------------------------------------ the launcher's path choice, no GPU needed
+
+PATH_AUTO, PATH_SCALAR, PATH_GLOBAL, PATH_TC = 0, 1, 2, 3
+NA_PATH_NOT_APPLICABLE = 0x4E41
+SM75, SM80, SM90 = (7, 65536), (8, 166912), (9, 232448)  # cc major, opt-in shared memory per block
+
+
+@pytest.fixture(scope="module")
+def choose_path(native_libs):
+    if not _have_nvcc():
+        pytest.skip("nvcc not found: the CUDA kernel core is not built on this machine")
+    fn = ctypes.CDLL(str(native_libs.build_dir / "libnatx_cuda_capi.so")).natx_na_choose_path
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_int] * 15 + [ctypes.POINTER(ctypes.c_char_p)]
+
+    def run(D, K, dtype, requested, dev, aligned=True, d=1, H=56):
+        why = ctypes.c_char_p()
+        path = fn(1, H, H, 2, D, K, K, d, d, dtype, 1, requested, dev[0], dev[1], int(aligned), ctypes.byref(why))
+        return path, (why.value or b"").decode()
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("D", "K", "dtype", "requested", "dev", "aligned", "expected"),
+    [
+        (32, 7, 1, PATH_AUTO, SM80, True, PATH_TC),  # NAT layer, float16: tensor cores
+        (32, 7, 2, PATH_AUTO, SM90, True, PATH_TC),
+        (32, 7, 1, PATH_AUTO, SM80, False, PATH_SCALAR),  # misaligned view: 16-byte staging impossible
+        (32, 7, 2, PATH_AUTO, SM75, True, PATH_SCALAR),  # bfloat16 WMMA needs sm_80
+        (32, 13, 1, PATH_AUTO, SM75, True, PATH_SCALAR),  # K 13: tensor-core smem does not fit sm_75
+        (48, 7, 1, PATH_AUTO, SM80, True, PATH_SCALAR),  # D 48: no tensor-core variant
+        (32, 7, 0, PATH_AUTO, SM90, True, PATH_SCALAR),  # float32: scalar, halo in shared memory
+        (128, 13, 0, PATH_AUTO, SM75, True, PATH_GLOBAL),  # float32 D 128 K 13: halo does not fit
+        (32, 7, 1, PATH_SCALAR, SM80, True, PATH_SCALAR),
+        (32, 7, 1, PATH_GLOBAL, SM80, True, PATH_GLOBAL),
+        (32, 7, 1, PATH_TC, SM80, True, PATH_TC),
+    ],
+)
+def test_launcher_path_choice(choose_path, D, K, dtype, requested, dev, aligned, expected):
+    path, why = choose_path(D, K, dtype, requested, dev, aligned)
+    assert path == expected, why
+    assert why == ""
+
+
+@pytest.mark.parametrize(
+    ("D", "dtype", "dev", "aligned", "why"),
+    [
+        (32, 0, SM90, True, "float32 has no tensor-core path"),
+        (48, 1, SM90, True, "head dim 16, 32, 64 or 128"),
+        (32, 2, SM75, True, "bfloat16 tensor cores need sm_80"),
+        (32, 1, SM80, False, "not 16-byte aligned"),
+    ],
+)
+def test_forced_tensor_core_path_not_applicable(choose_path, D, dtype, dev, aligned, why):
+    path, reason = choose_path(D, 7, dtype, PATH_TC, dev, aligned)
+    assert path == PATH_AUTO and why in reason
+
+
+def test_launcher_forced_path_status_is_distinct(native_libs, cuda_launcher):
+    """A forced tensor-core launch that can apply on no device returns natx's own status (not a
+    CUDA error code such as cudaErrorNotSupported, which a real failure could also give), before
+    CUDA is touched."""
+    lib = ctypes.CDLL(str(native_libs.build_dir / "libnatx_cuda_capi.so"))
+    fn = lib.natx_na2d_forward_cuda_path
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_int] * 9 + [ctypes.c_float, ctypes.c_int, _VP, _VP, _VP, ctypes.c_int]
+    lib.natx_cuda_status_name.restype = ctypes.c_char_p
+    err = fn(1, 9, 9, 2, 32, 3, 3, 1, 1, 0.5, 0, FAKE, None, FAKE, PATH_TC)
+    assert err == NA_PATH_NOT_APPLICABLE
+    assert lib.natx_cuda_status_name(err) == b"natxPathNotApplicable"
+    # A path that applies goes on to the ordinary checks (here: null pointers refused).
+    assert fn(1, 9, 9, 2, 32, 3, 3, 1, 1, 0.5, 0, None, None, None, PATH_GLOBAL) == CUDA_ERROR_INVALID_VALUE

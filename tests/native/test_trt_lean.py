@@ -410,6 +410,18 @@ def test_exported_entry_points(trt_lib, autoreg_lib):
     }
 
 
+def test_dynamic_symbol_tables_hold_only_the_entry_points(trt_lib, autoreg_lib):
+    """Each library's own linker version script (common/exports.map, common/exports_autoreg.map):
+    its defined dynamic symbols are exactly its entry points."""
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("nm not found")
+    for lib, expected in ((trt_lib, {"getCreators", "setLoggerFinder"}), (autoreg_lib, {"setLoggerFinder"})):
+        out = subprocess.run([nm, "-D", "--defined-only", str(lib)], capture_output=True, text=True, check=True)
+        names = {ln.split()[-1] for ln in out.stdout.splitlines() if ln.strip()}
+        assert names == expected, f"{lib.name}: {sorted(names)}"
+
+
 def test_libraries_do_not_link_tensorrt_or_cudart(trt_lib, autoreg_lib):
     readelf = shutil.which("readelf")
     if readelf is None:

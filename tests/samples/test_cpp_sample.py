@@ -501,3 +501,75 @@ def test_dump_input_exact_resize_and_gray_match_python(sample_binary, tmp_path, 
     ours = np.fromfile(out, dtype="<f4").reshape(c, 64, 48)
     assert ref.shape == ours.shape
     assert _max_levels(ours, ref, recipe["std"] * (c // len(recipe["std"]))) <= 2.01
+
+
+# ---------------------------------------------------------------- float16 / bfloat16 engines
+
+CONVERT_PROBE = Path(__file__).resolve().parent / "convert_probe.cpp"
+
+
+@pytest.fixture(scope="module")
+def convert_probe(tmp_path_factory) -> Path:
+    """tests/samples/convert_probe.cpp + the sample's host conversions (common/tensors.cpp)."""
+    if shutil.which("g++") is None:
+        pytest.skip("g++ not found")
+    lens = _pkg_dir("kernel_lens")
+    inc = lens / "include" / "tensorrt" if lens else None
+    if inc is None or not (inc / "NvInferRuntime.h").is_file():
+        pytest.skip("needs the TensorRT headers (pip install kernel-lens)")
+    nvcc = _nvcc()
+    cands = [Path(nvcc).resolve().parents[1] / "include"] if nvcc else []
+    cands += [Path("/usr/local/cuda/include"), *sorted(Path("/usr/local").glob("cuda-*/include"))]
+    cuda_inc = next((c for c in cands if (c / "cuda_runtime_api.h").is_file()), None)
+    if cuda_inc is None:
+        pytest.skip("needs the CUDA headers (NvInferRuntime.h includes cuda_runtime_api.h)")
+    exe = tmp_path_factory.mktemp("convert") / "convert_probe"
+    cmd = ["g++", "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", f"-I{SAMPLE}", "-isystem", str(inc)]
+    cmd += ["-isystem", str(cuda_inc), str(CONVERT_PROBE), str(SAMPLE / "common" / "tensors.cpp"), "-o", str(exe)]
+    r = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return exe
+
+
+def _bf16_bits(x: np.ndarray) -> np.ndarray:
+    u = x.astype(np.float32).view(np.uint32).astype(np.uint64)
+    out = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    nan = np.isnan(x)
+    out[nan] = ((u[nan] >> 16) | 0x40).astype(np.uint16)
+    return out
+
+
+def test_host_conversions_match_numpy(convert_probe, tmp_path):
+    """The sample feeds float16 / bfloat16 engine inputs and reads such logits: its conversions round
+    to nearest even like numpy (float16) and like the bfloat16 rule, including ties, subnormals,
+    overflow to inf, inf and NaN, and convert back exactly."""
+    rng = np.random.default_rng(0)
+    special = [0.0, -0.0, 1.0, -2.5, 65504.0, 65520.0, 65519.99, 1e6, -1e6, 6e-8, 3e-8, 2.98e-8, 1e-9, 6.1e-5]
+    special += [np.inf, -np.inf, np.nan, 1.0009765625, 1.00048828125, 1.000732421875, 3.4e38]
+    ties = (np.arange(1, 2049, dtype=np.float32) * np.float32(2**-24) * 1.5).tolist()  # subnormal ties
+    x = np.concatenate(
+        [
+            np.array(special + ties, dtype=np.float32),
+            rng.standard_normal(5000).astype(np.float32) * np.float32(100),
+            rng.standard_normal(2000).astype(np.float32) * np.float32(1e-5),
+            rng.integers(0, 2**32, 20000, dtype=np.uint64).astype(np.uint32).view(np.float32),  # every bit pattern
+        ]
+    )
+    src = tmp_path / "in.f32"
+    x.tofile(src)
+    r = subprocess.run([str(convert_probe), str(src), str(tmp_path / "out")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["float16", "0"]
+    half = np.fromfile(tmp_path / "out.f16", dtype=np.uint16)
+    with np.errstate(over="ignore"):
+        want = x.astype(np.float16)
+    finite = ~np.isnan(x)
+    assert np.array_equal(half[finite], want.view(np.uint16)[finite])
+    assert np.isnan(half[~finite].view(np.float16)).all()
+    back = np.fromfile(tmp_path / "out.f16.f32", dtype=np.float32)
+    assert np.array_equal(back[finite], want.astype(np.float32)[finite]) and np.isnan(back[~finite]).all()
+    bf = np.fromfile(tmp_path / "out.bf16", dtype=np.uint16)
+    assert np.array_equal(bf, _bf16_bits(x))
+    back = np.fromfile(tmp_path / "out.bf16.f32", dtype=np.float32)
+    assert np.array_equal(back.view(np.uint32), bf.astype(np.uint32) << 16)
+    assert np.array_equal(np.fromfile(tmp_path / "out.f32.f32", dtype=np.float32).view(np.uint32), x.view(np.uint32))

@@ -20,7 +20,8 @@ natx::NADType dtype_of(const torch::Tensor& t) {
 
 // out = NA(qkv, rpb) written into the caller's `out` (so that it can be poisoned first).
 void na2d_qkv_out(const torch::Tensor& qkv, const c10::optional<torch::Tensor>& rpb, torch::Tensor& out, int64_t heads,
-                  int64_t kh, int64_t kw, int64_t dh, int64_t dw, double scale) {
+                  int64_t kh, int64_t kw, int64_t dh, int64_t dw, double scale, int64_t path) {
+  TORCH_CHECK(path >= 0 && path <= 3, "na2d: path must be 0 (auto), 1 (scalar), 2 (scalar-global) or 3 (tensor-core)");
   TORCH_CHECK(qkv.is_cuda() && qkv.dim() == 4 && qkv.is_contiguous(),
               "na2d: qkv must be a contiguous CUDA [B, H, W, 3*heads*D] tensor");
   TORCH_CHECK(heads > 0 && qkv.size(3) % (3 * heads) == 0, "na2d: qkv last axis must be 3*heads*D");
@@ -48,16 +49,49 @@ void na2d_qkv_out(const torch::Tensor& qkv, const c10::optional<torch::Tensor>& 
   p.scale = static_cast<float>(scale);
   p.has_rpb = rpb_ptr != nullptr;
   const c10::cuda::CUDAGuard guard(qkv.device());
-  const cudaError_t err = natx::na2d_forward_cuda(p, dtype_of(qkv), qkv.data_ptr(), rpb_ptr, out.data_ptr(),
-                                                  c10::cuda::getCurrentCUDAStream().stream());
+  const cudaError_t err =
+      natx::na2d_forward_cuda(p, dtype_of(qkv), qkv.data_ptr(), rpb_ptr, out.data_ptr(),
+                              c10::cuda::getCurrentCUDAStream().stream(), static_cast<natx::NAPath>(path));
   const std::string why = natx::na_validate(p);
-  TORCH_CHECK(err == cudaSuccess, "na2d_forward_cuda: ", cudaGetErrorString(err), why.empty() ? "" : " (", why,
-              why.empty() ? "" : ")");
+  TORCH_CHECK(err == cudaSuccess, "na2d_forward_cuda: ", natx::na_cuda_status_name(err), ": ",
+              natx::na_cuda_status_string(err), why.empty() ? "" : " (", why, why.empty() ? "" : ")", "; ",
+              natx::na_cuda_versions());
+}
+
+// The path the launcher takes for these parameters on the current device, and why a forced one
+// does not apply ("" when it does).
+std::pair<std::string, std::string> na2d_path(int64_t B, int64_t H, int64_t W, int64_t heads, int64_t D, int64_t kh,
+                                              int64_t kw, int64_t dh, int64_t dw, const std::string& dtype,
+                                              bool has_rpb, int64_t requested, bool aligned) {
+  natx::NAParams p{static_cast<int>(B),
+                   static_cast<int>(H),
+                   static_cast<int>(W),
+                   static_cast<int>(heads),
+                   static_cast<int>(D),
+                   static_cast<int>(kh),
+                   static_cast<int>(kw),
+                   static_cast<int>(dh),
+                   static_cast<int>(dw),
+                   0.125f,
+                   has_rpb};
+  const natx::NADType dt = dtype == "float16"    ? natx::NADType::kFloat16
+                           : dtype == "bfloat16" ? natx::NADType::kBFloat16
+                                                 : natx::NADType::kFloat32;
+  int dev = 0;
+  TORCH_CHECK(cudaGetDevice(&dev) == cudaSuccess, "na2d_path: no CUDA device");
+  natx::NACudaDevice info;
+  TORCH_CHECK(natx::na_cuda_device(dev, info) == cudaSuccess, "na2d_path: device query failed");
+  const char* why = "";
+  const natx::NAPath path = natx::na_choose_path(p, dt, static_cast<natx::NAPath>(requested), info, aligned, &why);
+  return {natx::na_path_name(path), why};
 }
 
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("na2d_qkv_out", &na2d_qkv_out, "fused NA forward into out", py::arg("qkv"), py::arg("rpb"), py::arg("out"),
-        py::arg("heads"), py::arg("kh"), py::arg("kw"), py::arg("dh"), py::arg("dw"), py::arg("scale"));
+        py::arg("heads"), py::arg("kh"), py::arg("kw"), py::arg("dh"), py::arg("dw"), py::arg("scale"),
+        py::arg("path") = 0);
+  m.def("na2d_path", &na2d_path, "the launcher's path choice on the current device");
+  m.def("cuda_versions", &natx::na_cuda_versions, "CUDA runtime and driver versions");
 }

@@ -289,8 +289,8 @@ int32_t NAPlugin::onShapeChange(const PluginTensorDesc* in, int32_t nbInputs, co
       return -1;
     }
     std::string err = noteInputs(nbInputs);
-    NAParams p{};
-    if (err.empty()) err = makeParams(attrs_, in, nbInputs, p);
+    if (err.empty()) err = prepare(in, nbInputs);
+    const NAParams& p = params_;
     if (err.empty()) {
       const Dims& o = out[0].dims;
       if (o.nbDims != 4 || o.d[0] != p.B || o.d[1] != p.H || o.d[2] != p.W ||
@@ -323,18 +323,19 @@ int32_t NAPlugin::enqueue(const PluginTensorDesc* inputDesc, const PluginTensorD
       logError("enqueue: number of inputs unknown (onShapeChange was not called) [" + metadata_ + "]");
       return -1;
     }
-    NAParams p{};
-    std::string err = makeParams(attrs_, inputDesc, nbInputs, p);
-    NADType dt = NADType::kFloat32;
-    if (err.empty() && !toNADType(inputDesc[0].type, dt)) err = "unsupported input type";
+    std::string err;
+    if (!sameShape(inputDesc, nbInputs)) err = prepare(inputDesc, nbInputs);  // normally done in onShapeChange
     if (!err.empty()) {
       logError("enqueue: " + err + " [" + metadata_ + "]");
       return -1;
     }
-    const cudaError_t st = na2d_forward_cuda(p, dt, inputs[0], p.has_rpb ? inputs[1] : nullptr, outputs[0], stream);
+    cudaError_t st = cudaSuccess;
+    if (!plan_.valid) st = na2d_cuda_plan(params_, dtype_, na_cuda_env_path(), plan_);
+    if (st == cudaSuccess)
+      st = na2d_forward_cuda_planned(plan_, inputs[0], params_.has_rpb ? inputs[1] : nullptr, outputs[0], stream);
     if (st != cudaSuccess) {
-      logError(std::string("enqueue: CUDA error ") + cudaGetErrorName(st) + ": " + cudaGetErrorString(st) + " [" +
-               metadata_ + "]");
+      logError(std::string("enqueue: CUDA error ") + na_cuda_status_name(st) + ": " + na_cuda_status_string(st) + "; " +
+               na_cuda_versions() + " [" + metadata_ + "]");
       return -1;
     }
     return 0;
@@ -356,6 +357,38 @@ const nvinfer1::PluginFieldCollection* NAPlugin::getFieldsToSerialize() noexcept
     logError("getFieldsToSerialize failed");
     return nullptr;
   }
+}
+
+bool NAPlugin::sameShape(const PluginTensorDesc* in, int32_t nbInputs) const {
+  if (!shape_known_ || in[0].type != type_) return false;
+  for (int32_t i = 0; i < nbInputs; ++i) {
+    const Dims& a = in[i].dims;
+    const Dims& b = shape_[i];
+    if (a.nbDims != b.nbDims) return false;
+    for (int32_t k = 0; k < a.nbDims; ++k)
+      if (a.d[k] != b.d[k]) return false;
+  }
+  return true;
+}
+
+std::string NAPlugin::prepare(const PluginTensorDesc* in, int32_t nbInputs) {
+  shape_known_ = false;
+  plan_ = NALaunchPlan{};
+  NAParams p{};
+  std::string err = makeParams(attrs_, in, nbInputs, p);
+  NADType dt = NADType::kFloat32;
+  if (err.empty() && !toNADType(in[0].type, dt)) err = "unsupported input type";
+  if (!err.empty()) return err;
+  params_ = p;
+  dtype_ = dt;
+  type_ = in[0].type;
+  for (int32_t i = 0; i < nbInputs; ++i) shape_[i] = in[i].dims;
+  shape_known_ = true;
+  // Device query, path choice and kernel attributes, once per shape. Without a usable GPU here
+  // (a build machine, the host test) the plan stays invalid and enqueue plans (and reports).
+  const cudaError_t st = na2d_cuda_plan(params_, dtype_, na_cuda_env_path(), plan_);
+  if (st == kNAPathNotApplicable) return std::string("kernel path: ") + na_cuda_status_string(st);
+  return "";
 }
 
 std::string NAPlugin::noteInputs(int32_t nbInputs) {
