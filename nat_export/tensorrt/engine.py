@@ -55,6 +55,14 @@ class _ShapeState:
     def __init__(self, context, inputs: dict, outputs: dict, graph):
         self.context, self.inputs, self.outputs, self.graph = context, inputs, outputs, graph
 
+    def release(self) -> None:
+        """Drops the graph, the context and the buffers (freed when no one else holds them). Only once
+        the work queued with them is done: see TrtEngine._evict."""
+        self.graph = None
+        self.context = None
+        self.inputs = {}
+        self.outputs = {}
+
 
 class TrtEngine:
     """A TensorRT engine built by ``nat-export trt``, called with numpy arrays.
@@ -64,7 +72,9 @@ class TrtEngine:
     maximum batch, smaller ones are zero-padded up to its minimum; the first axis of every
     input and output is the batch. Each distinct set of input shapes gets its own execution
     context and, where TensorRT allows it, a CUDA graph (``cuda_graphs=False`` turns them off;
-    :attr:`graph_errors` says why a capture failed).
+    :attr:`graph_errors` says why a capture failed). At most ``max_cached_shapes`` states are kept; the least
+    recently used is dropped only after the engine's stream has finished the work queued with it (also in
+    :meth:`close`), and every buffer records the streams that use it (``record_stream``).
 
     :meth:`run_device` runs on torch CUDA tensors without host copies (for timing and for
     callers that keep data on the GPU).
@@ -97,6 +107,8 @@ class TrtEngine:
         self.plugin_path = self._plugin_path(plugin_lib)
 
         self._logger = env.make_logger(trt, verbose)
+        self._states: OrderedDict[tuple, _ShapeState] = OrderedDict()
+        self._stream = None
         with torch.cuda.device(self.device):
             self._runtime = trt.Runtime(self._logger)
             if version_compatible and hasattr(self._runtime, "engine_host_code_allowed"):
@@ -108,7 +120,11 @@ class TrtEngine:
             self.engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self.engine is None:
             raise TrtRefusedError(self._deserialize_error())
+        self._init_io(cuda_graphs, max_cached_shapes)
 
+    def _init_io(self, cuda_graphs: bool, max_cached_shapes: int) -> None:
+        """Names, types and profile of the deserialized engine's tensors; the state cache and stream."""
+        torch, trt = self._torch, self.trt
         e = self.engine
         names = [e.get_tensor_name(i) for i in range(e.num_io_tensors)]
         self.input_names = [n for n in names if e.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
@@ -122,7 +138,7 @@ class TrtEngine:
         self.cuda_graphs = cuda_graphs
         self.graph_errors: list[str] = []
         self._max_cached = max(1, int(max_cached_shapes))
-        self._states: OrderedDict[tuple, _ShapeState] = OrderedDict()
+        self._states = OrderedDict()
         self._stream = torch.cuda.Stream(device=self.device)
 
     # ------------------------------------------------------------ setup helpers
@@ -225,6 +241,8 @@ class TrtEngine:
             self._states.move_to_end(key)
             return state
         torch = self._torch
+        while len(self._states) >= self._max_cached:  # make room first: the old state's memory is reused
+            self._evict(next(iter(self._states)))
         with torch.cuda.device(self.device):
             ctx = self.engine.create_execution_context()
             if ctx is None:
@@ -247,6 +265,9 @@ class TrtEngine:
             }
             for n, t in {**inputs, **outputs}.items():
                 ctx.set_tensor_address(n, t.data_ptr())
+                # Allocated on the current stream, used on the engine's: the caching allocator must not
+                # hand the memory out again before the engine's stream is done with it.
+                t.record_stream(self._stream)
             self._stream.wait_stream(torch.cuda.current_stream(self.device))  # the buffers' zero-fill
             # A first launch outside capture lets TensorRT finish its shape-dependent setup.
             if not ctx.execute_async_v3(self._stream.cuda_stream):
@@ -257,9 +278,14 @@ class TrtEngine:
             graph = self._capture(ctx) if self.cuda_graphs else None
         state = _ShapeState(ctx, inputs, outputs, graph)
         self._states[key] = state
-        while len(self._states) > self._max_cached:
-            self._states.popitem(last=False)
         return state
+
+    def _evict(self, key) -> None:
+        """Drops a cached state. Its context, CUDA graph and buffers may still be in use by work queued on
+        the engine's stream: wait for that first (run_device's callers are covered by record_stream)."""
+        state = self._states.pop(key)
+        self._stream.synchronize()
+        state.release()
 
     def _capture(self, ctx):
         torch = self._torch
@@ -307,9 +333,11 @@ class TrtEngine:
         self._stream.wait_stream(cur)
         with torch.cuda.stream(self._stream):
             for n in self.input_names:
-                state.inputs[n].copy_(feed[n], non_blocking=True)
+                state.inputs[n].copy_(feed[n], non_blocking=True)  # converts to the engine's dtype
             self._launch(state)
         cur.wait_stream(self._stream)
+        for t in state.outputs.values():  # read on the caller's stream: keep them until that is done too
+            t.record_stream(cur)
         return state.outputs
 
     def __call__(self, feed: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -349,6 +377,11 @@ class TrtEngine:
         return {n: t.numpy() for n, t in out.items()}
 
     def close(self) -> None:
+        """Frees the cached states (after the work queued with them is done) and the engine. Idempotent."""
+        if self._states and self._stream is not None:
+            self._stream.synchronize()
+        for state in self._states.values():
+            state.release()
         self._states.clear()
         self.engine = None
 
