@@ -24,6 +24,13 @@ def build_plugins(*args, **kwargs):
     return _build(*args, **kwargs)
 
 
+def plugin_build_info(library):
+    """See :func:`nat_export.native.build.plugin_build_info`."""
+    from .build import plugin_build_info as _info
+
+    return _info(library)
+
+
 __all__ = [
     "LIB_NAMES",
     "NativeBuildError",
@@ -31,4 +38,5 @@ __all__ = [
     "build_plugins",
     "default_plugin_dir",
     "find_library",
+    "plugin_build_info",
 ]

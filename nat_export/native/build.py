@@ -20,7 +20,9 @@ from pathlib import Path
 from . import NativeBuildError
 from .libs import LIB_NAMES, default_plugin_dir
 
-DEFAULT_CUDA_ARCHS = "75;80;86;89;90"
+# SASS for Turing .. Hopper, Jetson Orin (87) included, and PTX of sm_90 (the plain "90") that newer GPUs
+# (sm_100, sm_120) JIT-compile.
+DEFAULT_CUDA_ARCHS = "75-real;80-real;86-real;87-real;89-real;90"
 PROJECT = "nat_export_plugins"  # plugins/CMakeLists.txt's project(): a build folder of any other is never removed
 ORT_DEB_PACKAGE = "libonnxruntime-dev"
 ORT_DEB_SUITE = "trixie"  # Debian 13: the first release whose libonnxruntime-dev carries the C/C++ headers
@@ -192,18 +194,111 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None, verbose: bool = Fal
     return out
 
 
-def _cuda_compiler() -> str | None:
-    if os.environ.get("CUDACXX"):
-        return None  # CMake honours it itself
-    if shutil.which("nvcc"):
+_TRT_WHEEL = re.compile(r"tensorrt[-_](?:lean[-_]|dispatch[-_])?cu(\d+)(?:[-_](?:libs|bindings))?", re.I)
+
+
+def installed_trt_cuda_major() -> tuple[int | None, str]:
+    """The CUDA major the installed TensorRT wheels are built for (``tensorrt-cuNN``, ``tensorrt-lean-cuNN-libs``,
+    ...), and the wheel that says so; ``(None, why)`` when none is installed (system / tar TensorRT, or headers
+    only: nothing to match). Two CUDA majors at once are an error."""
+    import importlib.metadata
+
+    found: dict[int, str] = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata.get("Name") or ""
+        m = _TRT_WHEEL.fullmatch(name)
+        if m:
+            found.setdefault(int(m.group(1)), f"{name} {dist.version}")
+    if not found:
+        return None, "no TensorRT wheel (tensorrt-cuNN) installed"
+    if len(found) > 1:
+        raise NativeBuildError(
+            "TensorRT wheels for CUDA "
+            + " and ".join(f"{k} ({v})" for k, v in sorted(found.items()))
+            + " are installed; uninstall the ones for the CUDA you do not use"
+        )
+    ((major, wheel),) = found.items()
+    return major, wheel
+
+
+def nvcc_version(nvcc: str) -> tuple[int, int] | None:
+    """(major, minor) from ``nvcc --version``; None when it does not run or say."""
+    try:
+        out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=60, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
         return None
-    for cand in (
-        Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "bin" / "nvcc",
-        Path("/usr/local/cuda/bin/nvcc"),
-    ):
-        if cand.is_file():
-            return str(cand)
-    return None
+    m = re.search(r"release (\d+)\.(\d+)", out or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def nvcc_candidates() -> list[str]:
+    """Every nvcc found, in order of preference: $CUDACXX, PATH, $CUDA_HOME, /usr/local/cuda, /usr/local/cuda-*
+    (newest first); duplicates (the same file by another path) dropped."""
+    cands = [os.environ.get("CUDACXX"), shutil.which("nvcc")]
+    cands += [str(Path(os.environ["CUDA_HOME"]) / "bin" / "nvcc")] if os.environ.get("CUDA_HOME") else []
+    cands += ["/usr/local/cuda/bin/nvcc"]
+    versioned = [str(p) for p in Path("/usr/local").glob("cuda-*/bin/nvcc")]
+    versioned.sort(key=lambda p: [int(x) for x in re.findall(r"\d+", Path(p).parts[-3])], reverse=True)
+    out, seen = [], set()
+    for c in cands + versioned:
+        if not c or not Path(c).is_file():
+            continue
+        key = _real_nvcc(c)
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+def _real_nvcc(path: str) -> str:
+    """The nvcc a wrapper script (``exec /usr/local/cuda-13.0/bin/nvcc "$@"``) runs, else the path itself."""
+    p = Path(path).resolve()
+    try:
+        if p.stat().st_size < 4096:
+            m = re.search(r"exec\s+(\S*nvcc)\b", p.read_text(errors="replace"))
+            if m and Path(m.group(1)).is_file():
+                return str(Path(m.group(1)).resolve())
+    except OSError:
+        pass
+    return str(p)
+
+
+def choose_nvcc(trt_cuda_major: int | None, trt_wheel: str = "", candidates: list[str] | None = None):
+    """``(nvcc, (major, minor))`` to build with: the first candidate whose CUDA major is the installed TensorRT's
+    (the plugin links the CUDA runtime statically, and a runtime newer than the driver TensorRT's users have
+    fails at the first launch); with no TensorRT wheel to match, the first one. ``(None, None)`` without nvcc.
+    Raises NativeBuildError (one line) when nvcc exists but none matches."""
+    cands = nvcc_candidates() if candidates is None else candidates
+    versions = [(c, nvcc_version(c)) for c in cands]
+    versions = [(c, v) for c, v in versions if v is not None]
+    if not versions:
+        return None, None
+    if trt_cuda_major is None:
+        return versions[0]
+    for c, v in versions:
+        if v[0] == trt_cuda_major:
+            return c, v
+    have = ", ".join(f"CUDA {v[0]}.{v[1]} ({c})" for c, v in versions)
+    raise NativeBuildError(
+        f"the installed TensorRT ({trt_wheel}) is built for CUDA {trt_cuda_major}, but the only nvcc found is {have}; "
+        f"install the CUDA {trt_cuda_major} toolkit and set CUDACXX=/usr/local/cuda-{trt_cuda_major}.x/bin/nvcc, "
+        f"or install the TensorRT wheel for your CUDA (e.g. pip install tensorrt-cu{versions[0][1][0]})"
+    )
+
+
+def plugin_build_info(library: str | Path) -> dict | None:
+    """What a TensorRT plugin library was built with, as recorded in it (``natx-build: key=value ...``:
+    cuda-runtime, nvcc, archs, trt-headers); None when the file has no such record (an older build)."""
+    try:
+        data = Path(library).read_bytes()
+    except OSError:
+        return None
+    i = data.find(b"natx-build: ")
+    if i < 0:
+        return None
+    end = data.find(b"\0", i)
+    text = data[i + len(b"natx-build: ") : end if end > 0 else None].decode(errors="replace")
+    return dict(kv.split("=", 1) for kv in text.split() if "=" in kv)
 
 
 def _cache_value(cache: Path, key: str) -> str | None:
@@ -275,10 +370,18 @@ def build_plugins(
             + ("" if fetch_ort_headers else " (or pass --fetch-ort-headers)")
         )
 
+    trt_cuda, trt_wheel = installed_trt_cuda_major() if trt_dir is not None else (None, "")
+    nvcc, nvcc_ver = choose_nvcc(trt_cuda, trt_wheel)
+
     generator = "Ninja" if shutil.which("ninja") else "Unix Makefiles"
     old_gen = _cache_value(cache, "CMAKE_GENERATOR")
     old_src = _cache_value(cache, "CMAKE_HOME_DIRECTORY")
-    if (old_gen and old_gen != generator) or (old_src and Path(old_src).resolve() != src.resolve()):
+    old_nvcc = _cache_value(cache, "CMAKE_CUDA_COMPILER")
+    if (
+        (old_gen and old_gen != generator)
+        or (old_src and Path(old_src).resolve() != src.resolve())
+        or (old_nvcc and nvcc and old_nvcc not in ("CMAKE_CUDA_COMPILER-NOTFOUND", nvcc))
+    ):
         shutil.rmtree(bdir)
         bdir.mkdir(parents=True)
         log.write_text("")
@@ -298,9 +401,9 @@ def build_plugins(
         f"-DCMAKE_CUDA_ARCHITECTURES={cuda_archs or DEFAULT_CUDA_ARCHS}",
         f"-DNATX_BUILD_TESTS={'ON' if build_tests else 'OFF'}",
     ]
-    nvcc = _cuda_compiler()
     if nvcc:
         args.append(f"-DCMAKE_CUDA_COMPILER={nvcc}")
+        args.append(f"-DNATX_NVCC_RECORD={_real_nvcc(nvcc)}")
     # Stale outputs must not pass for fresh ones: remove them so the build relinks.
     for name in LIB_NAMES.values():
         (out / name).unlink(missing_ok=True)
@@ -316,6 +419,9 @@ def build_plugins(
         print(f"TensorRT headers: {trt_why}", flush=True)
     else:
         print(f"TensorRT headers: {trt_dir} ({trt_why})", flush=True)
+    if nvcc:
+        match = f"matches {trt_wheel}" if trt_cuda is not None else trt_wheel or "no TensorRT wheel to match"
+        print(f"CUDA: nvcc {nvcc_ver[0]}.{nvcc_ver[1]} ({nvcc}; {match})", flush=True)
     if ort_dir is None:
         print(f"ONNX Runtime headers: {ort_why}", flush=True)
     else:

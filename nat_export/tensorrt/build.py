@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..native import plugin_build_info
 from ..onnx.files import read_onnx, write_atomic
 from . import env
 from .plugins import load_plugin_library, plugin_creator_info, resolve_plugin
@@ -218,6 +219,8 @@ def build_engine(
     if plugin_path is not None:
         load_plugin_library(registry, plugin_path, logger)
         plugin_info = {"library": plugin_path.name, "path": str(plugin_path), **(plugin_creator_info(registry) or {})}
+        # What the library was built with (CUDA runtime, nvcc, archs), as recorded in it by build-plugins.
+        plugin_info["build"] = plugin_build_info(plugin_path)
 
     flags = 0
     if plan.strongly_typed and major < 11 and hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"):

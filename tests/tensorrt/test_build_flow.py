@@ -268,9 +268,15 @@ def test_parser_and_builder_errors_are_one_line(use_fake, micro_onnx, tmp_path):
 def test_plugin_graph_loads_and_records_the_plugin(use_fake, na_onnx, tmp_path):
     use_fake("11.4.0.106")
     lib = tmp_path / "libnat_export_trt.so"
-    lib.write_bytes(b"")
+    # The record build-plugins puts into the library (plugins/tensorrt/common/pluginEntry.cpp).
+    lib.write_bytes(b"\x7fELF...natx-build: cuda-runtime=12.9.86 nvcc=/usr/local/cuda-12.9/bin/nvcc archs=86,90\0...")
     res = build_engine(na_onnx, tmp_path / "na.engine", BuildOptions(plugin=lib))
     assert res.info["plugin"]["library"] == "libnat_export_trt.so" and res.info["na_mode"] == "plugin"
+    assert res.info["plugin"]["build"] == {
+        "cuda-runtime": "12.9.86",
+        "nvcc": "/usr/local/cuda-12.9/bin/nvcc",
+        "archs": "86,90",
+    }
     trt_plugins._LOADED_PLUGINS.clear()
 
 

@@ -23,6 +23,27 @@
 
 #define NATX_TRT_EXPORT extern "C" __attribute__((visibility("default")))
 
+#ifndef NATX_CUDA_VERSION
+#define NATX_CUDA_VERSION "unknown"
+#endif
+#ifndef NATX_NVCC
+#define NATX_NVCC "unknown"
+#endif
+#ifndef NATX_CUDA_ARCHS
+#define NATX_CUDA_ARCHS "unknown"
+#endif
+#define NATX_STR2(x) #x
+#define NATX_STR(x) NATX_STR2(x)
+
+namespace {
+// What this library was built with, findable in the file (not a symbol):
+// `strings libnat_export_trt.so | grep natx-build`, nat_export.native.plugin_build_info().
+// The CUDA runtime is linked statically: its version must not be newer than the driver's.
+__attribute__((used)) const char kBuildInfo[] =
+    "natx-build: cuda-runtime=" NATX_CUDA_VERSION " nvcc=" NATX_NVCC " archs=" NATX_CUDA_ARCHS
+    " trt-headers=" NATX_STR(NV_TENSORRT_MAJOR) "." NATX_STR(NV_TENSORRT_MINOR);
+}  // namespace
+
 NATX_TRT_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept {
   natx::trt::setLoggerFinder(finder);
 }
