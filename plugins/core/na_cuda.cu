@@ -187,6 +187,12 @@ cudaError_t na_cuda_device(int device, NACudaDevice& out) noexcept {
   return cudaSuccess;
 }
 
+size_t na_cuda_tc_smem_bytes(int Kh, int Kw, int D) noexcept {
+  return kern::with_tc_dim(
+      D, [&](auto dim) { return static_cast<size_t>(kern::tc_layout(Kh, Kw, decltype(dim)::value, 2).total); },
+      size_t{0});
+}
+
 NAPath na_choose_path(const NAParams& p, NADType dtype, NAPath requested, const NACudaDevice& dev, bool aligned,
                       const char** why) noexcept {
   const char* dummy = nullptr;

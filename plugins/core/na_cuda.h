@@ -38,6 +38,10 @@ struct NACudaDevice {
 // Attributes of `device` (cached after the first successful query; thread-safe).
 cudaError_t na_cuda_device(int device, NACudaDevice& out) noexcept;
 
+// Dynamic shared memory (bytes) of the tensor-core kernel for a (Kh, Kw) window and head dim D
+// (16, 32, 64, 128) of a 16-bit dtype; 0 for other D.
+size_t na_cuda_tc_smem_bytes(int Kh, int Kw, int D) noexcept;
+
 // The path the launcher takes for these parameters on `dev` (pure: no CUDA call).
 // `requested` kAuto chooses; a forced path is returned when it applies, else kAuto with
 // *why (optional) saying why not. `aligned`: qkv is 16-byte aligned (tensor-core staging).

@@ -52,3 +52,7 @@ NATX_CAPI const char* natx_cuda_versions() {
   s = natx::na_cuda_versions();
   return s.c_str();
 }
+
+NATX_CAPI long long natx_cuda_tc_smem_bytes(int Kh, int Kw, int D) {
+  return static_cast<long long>(natx::na_cuda_tc_smem_bytes(Kh, Kw, D));
+}

@@ -4,7 +4,8 @@
 // 8x8 query tile); 4 warps, 16 queries each.
 //
 // The tile's key/value halo (hy*hx pixels, padded with zeros to a multiple of 16)
-// and its 64 queries are staged in shared memory; each warp then walks the part of
+// and its 64 queries are staged in shared memory (each warp's 16 query rows inside
+// that warp's float scratch, which is free until the queries sit in fragments); each warp then walks the part of
 // the halo its 16 queries (2 tile rows) can see, in chunks of 16 keys, with WMMA
 // (16x16x16, float32 accumulation):
 //   pass 1: S = Q K^T per chunk -> masked to each query's window, bias added ->
@@ -34,7 +35,7 @@ struct TcLayout {
   int S;     // row stride (elements) of staged q/k/v rows: D + 8 (16-byte aligned rows, no ldmatrix conflicts)
   int SO;    // row stride (floats) of the per-warp float scratch: D + 4
   int npix;  // halo pixels reserved, multiple of 16
-  unsigned k_off, v_off, q_off, scr_off, p_off, rpb_off, total;
+  unsigned k_off, v_off, scr_off, p_off, rpb_off, total;  // q rows: aliased into each warp's scratch
 };
 
 __host__ __device__ inline unsigned tc_align(unsigned x) {
@@ -49,8 +50,11 @@ __host__ __device__ inline TcLayout tc_layout(int Kh, int Kw, int D, int elem_by
   const unsigned kv = static_cast<unsigned>(L.npix) * L.S * elem_bytes;
   L.k_off = 0;
   L.v_off = tc_align(L.k_off + kv);
-  L.q_off = tc_align(L.v_off + kv);
-  L.scr_off = tc_align(L.q_off + static_cast<unsigned>(kTileY * kTileX) * L.S * elem_bytes);
+  // A warp's 16 staged q rows (16 * S * elem_bytes) fit its scratch (16 * SO * 4 bytes): they live
+  // there until loaded into fragments (50,432 -> 45,312 bytes for K 7, D 32, 16-bit: under 48 KB,
+  // two blocks per SM on sm_86 / sm_89).
+  static_assert(kTileY * kTileX == kTcWarps * 16, "one warp per 16 queries");
+  L.scr_off = tc_align(L.v_off + kv);
   L.p_off = tc_align(L.scr_off + static_cast<unsigned>(kTcWarps) * 16 * L.SO * 4);
   L.rpb_off = tc_align(L.p_off + static_cast<unsigned>(kTcWarps) * 16 * 16 * elem_bytes);
   L.total = tc_align(L.rpb_off + static_cast<unsigned>((2 * Kh - 1) * (2 * Kw - 1)) * 4);
@@ -88,7 +92,11 @@ __device__ __forceinline__ void na2d_tc_body(const KernelArgs<T>& a) {
   unsigned char* sm = NATX_SMEM_BASE;
   T* ks = reinterpret_cast<T*>(sm + L.k_off);
   T* vs = reinterpret_cast<T*>(sm + L.v_off);
-  T* qs = reinterpret_cast<T*>(sm + L.q_off);
+  // Query row qi of the tile: in the scratch of warp qi / 16 (32-byte aligned: 16 * SO * 4 is a
+  // multiple of 64 bytes, rows S * elem_bytes a multiple of 16).
+  auto qrow = [&](int qi) {
+    return reinterpret_cast<T*>(sm + L.scr_off + static_cast<unsigned>(qi / 16) * 16 * L.SO * 4) + (qi % 16) * L.S;
+  };
   float* rb = reinterpret_cast<float*>(sm + L.rpb_off);
   const int S = L.S, SO = L.SO;
   const T* img = a.qkv + static_cast<long long>(bt.b) * p.H * p.W * C3;
@@ -118,9 +126,9 @@ __device__ __forceinline__ void na2d_tc_body(const KernelArgs<T>& a) {
     if (qy < bt.Lgy && qx < bt.Lgx) {
       const int y = qy * p.dh + bt.gy;
       const int x = qx * p.dw + bt.gx;
-      copy16(qs + qi * S + d, img + (static_cast<long long>(y) * p.W + x) * C3 + bt.h * D + d);
+      copy16(qrow(qi) + d, img + (static_cast<long long>(y) * p.W + x) * C3 + bt.h * D + d);
     } else {
-      zero16(qs + qi * S + d);
+      zero16(qrow(qi) + d);
     }
   }
   const int rw = 2 * p.Kw - 1;
@@ -163,7 +171,8 @@ __device__ __forceinline__ void na2d_tc_body(const KernelArgs<T>& a) {
 
   wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> qf[NK];
 #pragma unroll
-  for (int kk = 0; kk < NK; ++kk) wmma::load_matrix_sync(qf[kk], qs + warp * 16 * S + kk * 16, S);
+  for (int kk = 0; kk < NK; ++kk) wmma::load_matrix_sync(qf[kk], qrow(warp * 16) + kk * 16, S);
+  __syncwarp();  // the q rows live in scr, which scores() overwrites
 
   // S = Q K^T for keys [16*chunk, 16*chunk+16) into scr (16 x 16, row major).
   auto scores = [&](int chunk) {

@@ -445,3 +445,24 @@ def test_launcher_forced_path_status_is_distinct(native_libs, cuda_launcher):
     assert lib.natx_cuda_status_name(err) == b"natxPathNotApplicable"
     # A path that applies goes on to the ordinary checks (here: null pointers refused).
     assert fn(1, 9, 9, 2, 32, 3, 3, 1, 1, 0.5, 0, None, None, None, PATH_GLOBAL) == CUDA_ERROR_INVALID_VALUE
+
+
+@pytest.mark.parametrize(
+    ("K", "D", "expected"),
+    [
+        (7, 32, 45312),  # every NAT / DiNAT layer: under 48 KB (was 50,432 before the q rows were aliased)
+        (7, 16, 27904),
+        (13, 32, 77824),  # K 13: still above sm_75's 64 KB
+        (7, 128, 149760),
+        (7, 48, 0),  # no tensor-core variant
+    ],
+)
+def test_tensor_core_shared_memory(native_libs, K, D, expected):
+    """The tensor-core kernel's shared memory (what limits its blocks per SM): each warp's staged q rows
+    live in its float scratch, so the per-tile q buffer (64 rows) is gone."""
+    if not _have_nvcc():
+        pytest.skip("nvcc not found: the CUDA kernel core is not built on this machine")
+    fn = ctypes.CDLL(str(native_libs.build_dir / "libnatx_cuda_capi.so")).natx_cuda_tc_smem_bytes
+    fn.restype = ctypes.c_longlong
+    fn.argtypes = [ctypes.c_int] * 3
+    assert fn(K, K, D) == expected
