@@ -175,5 +175,10 @@ def test_fuzzed_configs_build_a_running_model_or_raise_one_line(cfg):
     x = torch.randn(1, config.in_chans, 32, 32)
     with torch.no_grad():
         out = model(x)
+    if config.is_backbone:  # HF's default out_features: the last stage
+        assert config.out_features == (config.stage_names[-1],) and len(out) == 1
+        side = -(-32 // config.level_stride(config.num_levels - 1))
+        assert out[0].shape == (1, config.num_features, side, side) and torch.isfinite(out[0]).all()
+        return
     assert out.shape == (1, config.num_classes) if config.num_classes else out.shape == (1, config.num_features)
     assert torch.isfinite(out).all()
