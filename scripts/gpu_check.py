@@ -366,6 +366,8 @@ def bench_one(ext, device, dt, B, H, W, heads, iters, flex, ref_fn, K=7, D=32) -
         run_kernel(ext, qkv, rpb, heads, K, K, 1, 1, scale, out, path)
 
     row["ran"] = chosen_path(ext, qkv, rpb, heads, K, K, 1, 1, "auto")[0]
+    # Registers, shared memory and resident blocks per SM of the kernel that runs (occupancy).
+    row["kernel"] = ext.na2d_kernel_info(B, H, W, heads, D, K, K, 1, 1, row["dtype"], True, PATHS["auto"])
     if dt != torch.float32:  # the scalar fallback, for comparison
         row["scalar_ms"] = cuda_time_ms(lambda: kernel("smem"), iters, device=device)
     t = cuda_time_ms(kernel, iters, device=device)
@@ -461,6 +463,10 @@ class EmulatedExt:
         self._choose = ctypes.CDLL(str(bdir / "libnatx_cuda_capi.so")).natx_na_choose_path
         self._choose.restype = ctypes.c_int
         self._choose.argtypes = [ctypes.c_int] * 15 + [ctypes.POINTER(ctypes.c_char_p)]
+        capi = ctypes.CDLL(str(bdir / "libnatx_cuda_capi.so"))
+        self._tc_smem = capi.natx_cuda_tc_smem_bytes
+        self._tc_smem.restype = ctypes.c_longlong
+        self._tc_smem.argtypes = [ctypes.c_int] * 3
         self._ctypes = ctypes
         self.cc_major, self.smem_optin = cc_major, smem_optin
 
@@ -472,6 +478,31 @@ class EmulatedExt:
         args = (B, H, W, heads, D, kh, kw, dh, dw, self.DTYPE[dtype], int(has_rpb), requested)
         path = self._choose(*args, self.cc_major, self.smem_optin, int(aligned), self._ctypes.byref(why))
         return self.NAMES[path], (why.value or b"").decode()
+
+    def na2d_kernel_info(self, B, H, W, heads, D, kh, kw, dh, dw, dtype, has_rpb, requested):
+        """As the extension's, without what only a GPU knows (registers, occupancy: None)."""
+        name, why = self.na2d_path(B, H, W, heads, D, kh, kw, dh, dw, dtype, has_rpb, requested, True)
+        if why:
+            raise RuntimeError(f"na2d_kernel_info: {why}")
+        if name == "tensor-core":
+            dyn = self._tc_smem(kh, kw, D)
+        elif name == "scalar":  # the scalar kernel's halo, as kern::smem_bytes computes it
+            elem = 4 if dtype == "float32" else 2
+            stride = (D + 1 if D % 2 == 0 else D) if elem == 4 else (D + 1) // 2 * 2
+            if elem == 2 and (stride // 2) % 2 == 0:
+                stride += 2
+            dyn = 2 * (8 + kh - 1) * (8 + kw - 1) * stride * elem
+        else:
+            dyn = 0
+        threads = 128 if name == "tensor-core" else 64 * (1 if D <= 16 else 2 if D <= 32 else 4 if D <= 64 else 8)
+        return {
+            "path": name,
+            "regs": None,
+            "static_smem": None,
+            "dynamic_smem": dyn,
+            "threads": threads,
+            "blocks_per_sm": None,
+        }
 
     def na2d_qkv_out(self, qkv, rpb, out, heads, kh, kw, dh, dw, scale, path=0):
         B, H, W, C3 = qkv.shape
@@ -529,6 +560,13 @@ def fmt_bench(r) -> str:
     if r.get("flex_vs_kernel_err") is not None:
         note = f"(flex vs kernel max err {r['flex_vs_kernel_err']:.1e}) " + note
     scalar = f" (scalar {ms(r['scalar_ms'])})" if r.get("scalar_ms") is not None else ""
+    k = r.get("kernel") or {}
+    if k:
+        occ = k.get("blocks_per_sm")
+        note = (
+            f"[{k.get('regs') or '?'} regs, {k['dynamic_smem'] + (k.get('static_smem') or 0)} B smem, "
+            f"{'?' if occ is None else occ} blocks/SM] " + note
+        )
     return (
         f"{r['shape']:26} {r['dtype']:8} kernel ({r.get('ran', '?')}) {ms(r['kernel_ms'])} ms{scalar} "
         f"{r['gbps']:7.0f} GB/s | "

@@ -134,6 +134,41 @@ cudaError_t launch(const NALaunchPlan& plan, NAPath path, const void* qkv, const
   });
 }
 
+template <typename Kernel>
+cudaError_t kernel_info(Kernel kernel, int threads, size_t dyn, NAKernelInfo& info) {
+  cudaFuncAttributes attr{};
+  cudaError_t err = cudaFuncGetAttributes(&attr, kernel);
+  if (err != cudaSuccess) return err;
+  info.regs = attr.numRegs;
+  info.static_smem = attr.sharedSizeBytes;
+  info.dynamic_smem = dyn;
+  info.threads = threads;
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(&info.blocks_per_sm, kernel, threads, dyn);
+}
+
+template <typename T>
+cudaError_t plan_kernel_info(const NALaunchPlan& plan, NAKernelInfo& info) {
+  const NAParams& p = plan.p;
+  info.path = plan.path;
+  if constexpr (!std::is_same<T, float>::value) {
+    if (plan.path == NAPath::kTensorCore)
+      return kern::with_tc_dim(
+          p.D,
+          [&](auto dim) {
+            constexpr int D = decltype(dim)::value;
+            return kernel_info(kern::na2d_tc_kernel<T, D>, kern::kTcThreads,
+                               kern::tc_layout(p.Kh, p.Kw, D, sizeof(T)).total, info);
+          },
+          cudaErrorInvalidValue);
+  }
+  return kern::with_config(p.D, [&](auto g, auto dc) {
+    constexpr int G = decltype(g)::value, DC = decltype(dc)::value;
+    const KernelArgs<T> a = kern::make_args<T>(p, nullptr, nullptr, nullptr);
+    const size_t dyn = plan.path == NAPath::kScalar ? kern::smem_bytes(a) : 0;
+    return kernel_info(kern::na2d_fused_kernel<T, G, DC>, kern::kTileY * kern::kTileX * G, dyn, info);
+  });
+}
+
 template <typename F>
 auto with_dtype(NADType dtype, F&& f) {
   switch (dtype) {
@@ -266,6 +301,11 @@ cudaError_t na2d_forward_cuda(const NAParams& p, NADType dtype, const void* qkv,
   const cudaError_t err = na2d_cuda_plan(p, dtype, path, plan);
   if (err != cudaSuccess) return err;
   return na2d_forward_cuda_planned(plan, qkv, rpb, out, stream);
+}
+
+cudaError_t na2d_cuda_kernel_info(const NALaunchPlan& plan, NAKernelInfo& info) noexcept {
+  if (!plan.valid) return cudaErrorInvalidValue;
+  return with_dtype(plan.dtype, [&](auto t) { return plan_kernel_info<decltype(t)>(plan, info); });
 }
 
 NAPath na_cuda_env_path() noexcept {

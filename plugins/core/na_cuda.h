@@ -81,6 +81,18 @@ cudaError_t na2d_forward_cuda(const NAParams& p, NADType dtype, const void* qkv,
 // scalar kernel; with NATX_CUDA_NO_SMEM=1 too -> its global-memory path; else kAuto.
 NAPath na_cuda_env_path() noexcept;
 
+// The kernel a plan launches for a 16-byte aligned qkv, as the device sees it (needs a GPU): registers
+// per thread, static and dynamic shared memory per block, threads per block, and resident blocks per
+// SM (cudaOccupancyMaxActiveBlocksPerMultiprocessor). For scripts/gpu_check.py's report.
+struct NAKernelInfo {
+  NAPath path = NAPath::kAuto;
+  int regs = 0;
+  size_t static_smem = 0, dynamic_smem = 0;
+  int threads = 0;
+  int blocks_per_sm = 0;
+};
+cudaError_t na2d_cuda_kernel_info(const NALaunchPlan& plan, NAKernelInfo& info) noexcept;
+
 // "CUDA runtime 13.0, driver 12.8 (CUDA runtime newer than the driver: ...)" for error messages.
 std::string na_cuda_versions() noexcept;
 

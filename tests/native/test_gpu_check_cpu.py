@@ -63,6 +63,8 @@ def test_emulated_run_of_the_whole_script(emu_build, tmp_path):
     assert len(res["invalid"]) == 4 and all(r["ok"] for r in res["invalid"])
     (bench,) = res["bench"]
     assert bench["ran"] == "tc" and bench["kernel_ms"] > 0 and bench["scalar_ms"] > 0 and bench["ref_ms"] > 0
+    assert bench["kernel"]["path"] == "tensor-core" and bench["kernel"]["dynamic_smem"] == 45312
+    assert bench["kernel"]["threads"] == 128
     assert bench["flex_ms"] is not None and bench["flex_vs_kernel_err"] < 1e-2
 
 

@@ -86,6 +86,40 @@ std::pair<std::string, std::string> na2d_path(int64_t B, int64_t H, int64_t W, i
   return {natx::na_path_name(path), why};
 }
 
+// The kernel the launcher runs for these parameters on the current device (qkv 16-byte aligned):
+// path, registers, shared memory, threads, resident blocks per SM.
+py::dict na2d_kernel_info(int64_t B, int64_t H, int64_t W, int64_t heads, int64_t D, int64_t kh, int64_t kw, int64_t dh,
+                          int64_t dw, const std::string& dtype, bool has_rpb, int64_t requested) {
+  natx::NAParams p{static_cast<int>(B),
+                   static_cast<int>(H),
+                   static_cast<int>(W),
+                   static_cast<int>(heads),
+                   static_cast<int>(D),
+                   static_cast<int>(kh),
+                   static_cast<int>(kw),
+                   static_cast<int>(dh),
+                   static_cast<int>(dw),
+                   0.125f,
+                   has_rpb};
+  const natx::NADType dt = dtype == "float16"    ? natx::NADType::kFloat16
+                           : dtype == "bfloat16" ? natx::NADType::kBFloat16
+                                                 : natx::NADType::kFloat32;
+  natx::NALaunchPlan plan;
+  cudaError_t err = natx::na2d_cuda_plan(p, dt, static_cast<natx::NAPath>(requested), plan);
+  TORCH_CHECK(err == cudaSuccess, "na2d_kernel_info: ", natx::na_cuda_status_string(err));
+  natx::NAKernelInfo info;
+  err = natx::na2d_cuda_kernel_info(plan, info);
+  TORCH_CHECK(err == cudaSuccess, "na2d_kernel_info: ", natx::na_cuda_status_string(err));
+  py::dict d;
+  d["path"] = natx::na_path_name(info.path);
+  d["regs"] = info.regs;
+  d["static_smem"] = info.static_smem;
+  d["dynamic_smem"] = info.dynamic_smem;
+  d["threads"] = info.threads;
+  d["blocks_per_sm"] = info.blocks_per_sm;
+  return d;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -93,5 +127,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("heads"), py::arg("kh"), py::arg("kw"), py::arg("dh"), py::arg("dw"), py::arg("scale"),
         py::arg("path") = 0);
   m.def("na2d_path", &na2d_path, "the launcher's path choice on the current device");
+  m.def("na2d_kernel_info", &na2d_kernel_info, "registers, shared memory and occupancy of the kernel that runs");
   m.def("cuda_versions", &natx::na_cuda_versions, "CUDA runtime and driver versions");
 }
