@@ -572,6 +572,9 @@ void testEnqueueErrorsWithoutLaunching() {
   g_log.clear();
   CHECK(r->enqueue(in, out, inputs, outputs, nullptr, nullptr) != 0);
   CHECK(g_log.hasError("CUDA error"));
+  // One line with the CUDA runtime linked into the library and the driver's version.
+  CHECK(g_log.hasError("; CUDA runtime ") && g_log.hasError(" (linked into this library), driver "));
+  CHECK(g_log.count(ILogger::Severity::kERROR) == 1 && g_log.last().find('\n') == std::string::npos);
   PluginTensorDesc small[1] = {desc({1, 5, 8, 384})};
   g_log.clear();
   CHECK(r->enqueue(small, out, inputs, outputs, nullptr, nullptr) != 0);
