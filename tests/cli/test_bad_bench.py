@@ -42,6 +42,9 @@ CASES = [
     (["{onnx}", "--json", "{onnx}"], "also an input file"),
     (["{onnx}", "--json", "{out}"], "exists; pass --force"),
     (["{onnx}", "--json", "{dir}"], "folder"),
+    (["{onnx}", "--out-features", "stage1"], "go with --torch"),
+    (["{onnx}", "--backbone"], "go with --torch"),
+    (["--torch", "--model", "nat-mini", "--out-features", "res2"], "unknown stages ['res2']"),
 ]
 
 

@@ -67,6 +67,12 @@ CASES = [
         ["{tmp}/m.onnx", "--model", "nat-mini", "--resolution", "64", "--ort-op-library", "{tmp}/missing.so"],
         "missing.so",
     ),
+    # backbones
+    (["{tmp}/m.onnx", "--model", "nat-mini", "--out-features", "stage9"], "unknown stages ['stage9']"),
+    (["{tmp}/m.onnx", "--model", "nat-mini", "--out-features", "stem"], "'stem', the embedding output"),
+    (["{tmp}/m.onnx", "--model", "nat-mini", "--out-features", "stage3,stage1"], "in stage order"),
+    (["{tmp}/m.onnx", "--model", "nat-mini", "--out-features", ","], "names no stage"),
+    (["{tmp}/m.onnx", "--model", "nat-mini", "--dynamic-resolution", "--resolution", "5000"], "up to 4096"),
 ]
 
 

@@ -35,6 +35,8 @@ CASES = [
     (["{onnx}", "--timing-cache", "{onnx}"], "--timing-cache"),
     (["{onnx}", "-o", "{tmp}/m.engine", "--timing-cache", "{tmp}/m.engine"], "--timing-cache"),
     (["{onnx}", "--timing-cache", "{dir}"], "--timing-cache"),
+    (["{onnx}", "--backbone"], "MODEL.onnx is already exported"),
+    (["{onnx}", "--dynamic-resolution", "--out-features", "stage1"], "MODEL.onnx is already exported"),
 ]
 
 

@@ -34,6 +34,9 @@ CASES = [
     (["{onnx}", "--json", "{out}"], "exists; pass --force"),
     (["{onnx}", "--json", "{dir}"], "folder"),
     (["{onnx}", "--json", "{tmp}/model.txt/r.json"], "is not a folder"),
+    (["{onnx}", "--resolution", "16"], "too small"),
+    (["{onnx}", "--resolution", "96"], "takes inputs"),
+    (["{onnx}", "--resolution", "64", "--images", "{dir}"], "--images replaces them"),
 ]
 
 
