@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
 
 import numpy as np
 import torch
@@ -59,8 +60,13 @@ def _in_child(fn, *args):
     queue = ctx.Queue()
     proc = ctx.Process(target=_run_child, args=(queue, fn, args))
     proc.start()
+    result = None
+    while result is None and (proc.is_alive() or not queue.empty()):
+        try:  # read before join: a child's large result would otherwise block its exit
+            result = queue.get(timeout=2)
+        except Empty:
+            pass
     proc.join()
-    result = queue.get() if proc.exitcode == 0 else None
     return result, result["peak_rss_gib"] if result else None, proc.exitcode
 
 
@@ -117,7 +123,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--resolutions", default="640x640,800x1216")
     ap.add_argument("--iterations", type=int, default=2)
-    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=0, help="untimed runs after the one that gives the outputs")
     ap.add_argument("--threads", type=int, default=None, help="threads for torch and ORT (default: all cores)")
     ap.add_argument("--json", help="write the results as JSON")
     args = ap.parse_args()
