@@ -217,6 +217,8 @@ def write_atomic(path: str | Path, data: bytes | memoryview, force: bool = True,
 
     try:
         for sig in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) == signal.SIG_IGN:  # ignored (e.g. under nohup): it stays ignored
+                continue
             try:
                 previous[sig] = signal.signal(sig, cleanup)
             except ValueError:  # not the main thread

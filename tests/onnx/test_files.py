@@ -41,6 +41,7 @@ def test_atomic_write_is_readable_by_others(tmp_path):
 def test_a_signal_during_write_leaves_no_temporary_file(tmp_path, sig):
     code = (
         "import os, signal, sys\n"
+        f"signal.signal({int(sig)}, signal.SIG_DFL)\n"  # as in a terminal, whatever the test runner ignores
         "from nat_export.onnx import files\n"
         "orig = os.fdopen\n"
         "def fdopen(fd, mode):\n"
@@ -53,6 +54,25 @@ def test_a_signal_during_write_leaves_no_temporary_file(tmp_path, sig):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == -sig
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_ignored_signal_stays_ignored_during_a_write(tmp_path):
+    """Under nohup SIGHUP is ignored: a write then neither dies nor loses its temporary file to it."""
+    code = (
+        "import os, signal\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+        "from nat_export.onnx import files\n"
+        "orig = os.fdopen\n"
+        "def fdopen(fd, mode):\n"
+        "    f = orig(fd, mode)\n"
+        "    os.kill(os.getpid(), signal.SIGHUP)\n"
+        "    return f\n"
+        "files.os.fdopen = fdopen\n"
+        f"files.write_atomic({str(tmp_path / 'out.bin')!r}, b'data')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"] and (tmp_path / "out.bin").read_bytes() == b"data"
 
 
 def test_a_writer_that_finishes_first_is_never_replaced(tmp_path, monkeypatch):
