@@ -58,25 +58,35 @@ void na2d_qkv_out(const torch::Tensor& qkv, const c10::optional<torch::Tensor>& 
               natx::na_cuda_versions());
 }
 
+// Parameters of a shape for the path queries (the scale does not affect the path).
+natx::NAParams shape_params(int64_t B, int64_t H, int64_t W, int64_t heads, int64_t D, int64_t kh, int64_t kw,
+                            int64_t dh, int64_t dw, bool has_rpb) {
+  return natx::NAParams{static_cast<int>(B),
+                        static_cast<int>(H),
+                        static_cast<int>(W),
+                        static_cast<int>(heads),
+                        static_cast<int>(D),
+                        static_cast<int>(kh),
+                        static_cast<int>(kw),
+                        static_cast<int>(dh),
+                        static_cast<int>(dw),
+                        0.125f,
+                        has_rpb};
+}
+
+natx::NADType dtype_named(const std::string& dtype) {
+  return dtype == "float16"    ? natx::NADType::kFloat16
+         : dtype == "bfloat16" ? natx::NADType::kBFloat16
+                               : natx::NADType::kFloat32;
+}
+
 // The path the launcher takes for these parameters on the current device, and why a forced one
 // does not apply ("" when it does).
 std::pair<std::string, std::string> na2d_path(int64_t B, int64_t H, int64_t W, int64_t heads, int64_t D, int64_t kh,
                                               int64_t kw, int64_t dh, int64_t dw, const std::string& dtype,
                                               bool has_rpb, int64_t requested, bool aligned) {
-  natx::NAParams p{static_cast<int>(B),
-                   static_cast<int>(H),
-                   static_cast<int>(W),
-                   static_cast<int>(heads),
-                   static_cast<int>(D),
-                   static_cast<int>(kh),
-                   static_cast<int>(kw),
-                   static_cast<int>(dh),
-                   static_cast<int>(dw),
-                   0.125f,
-                   has_rpb};
-  const natx::NADType dt = dtype == "float16"    ? natx::NADType::kFloat16
-                           : dtype == "bfloat16" ? natx::NADType::kBFloat16
-                                                 : natx::NADType::kFloat32;
+  const natx::NAParams p = shape_params(B, H, W, heads, D, kh, kw, dh, dw, has_rpb);
+  const natx::NADType dt = dtype_named(dtype);
   int dev = 0;
   TORCH_CHECK(cudaGetDevice(&dev) == cudaSuccess, "na2d_path: no CUDA device");
   natx::NACudaDevice info;
@@ -90,20 +100,8 @@ std::pair<std::string, std::string> na2d_path(int64_t B, int64_t H, int64_t W, i
 // path, registers, shared memory, threads, resident blocks per SM.
 py::dict na2d_kernel_info(int64_t B, int64_t H, int64_t W, int64_t heads, int64_t D, int64_t kh, int64_t kw, int64_t dh,
                           int64_t dw, const std::string& dtype, bool has_rpb, int64_t requested) {
-  natx::NAParams p{static_cast<int>(B),
-                   static_cast<int>(H),
-                   static_cast<int>(W),
-                   static_cast<int>(heads),
-                   static_cast<int>(D),
-                   static_cast<int>(kh),
-                   static_cast<int>(kw),
-                   static_cast<int>(dh),
-                   static_cast<int>(dw),
-                   0.125f,
-                   has_rpb};
-  const natx::NADType dt = dtype == "float16"    ? natx::NADType::kFloat16
-                           : dtype == "bfloat16" ? natx::NADType::kBFloat16
-                                                 : natx::NADType::kFloat32;
+  const natx::NAParams p = shape_params(B, H, W, heads, D, kh, kw, dh, dw, has_rpb);
+  const natx::NADType dt = dtype_named(dtype);
   natx::NALaunchPlan plan;
   cudaError_t err = natx::na2d_cuda_plan(p, dt, static_cast<natx::NAPath>(requested), plan);
   TORCH_CHECK(err == cudaSuccess, "na2d_kernel_info: ", natx::na_cuda_status_string(err));
