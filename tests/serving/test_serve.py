@@ -48,7 +48,13 @@ def test_serve_batches_concurrent_requests_and_answers_as_onnx_runtime(micro_onn
                 inp.set_data_from_numpy(x)
                 pending.append(client.async_infer("nat_micro", [inp]))
             answers = [p.get_result(timeout=60).as_numpy("logits") for p in pending]
-            stats = client.get_inference_statistics("nat_micro")["model_stats"][0]
+            # Triton updates its statistics after it has sent a response: wait (bounded) until all are counted
+            deadline = time.monotonic() + 10
+            while True:
+                stats = client.get_inference_statistics("nat_micro")["model_stats"][0]
+                if int(stats["inference_count"]) >= sum(sizes) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
         finally:
             client.close()
 
