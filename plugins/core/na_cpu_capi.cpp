@@ -33,6 +33,34 @@ NATX_CAPI const char* natx_na2d_forward_cpu(int B, int H, int W, int heads, int 
   return nullptr;
 }
 
+// The same with the element type (dtype: 0 float32, 1 float16, 2 bfloat16; qkv, rpb and out all of it, 16-bit
+// types as raw words) and a kernel by name (na_cpu.h: auto, scalar, baseline, avx2).
+NATX_CAPI const char* natx_na2d_forward_cpu_ex(int B, int H, int W, int heads, int D, int Kh, int Kw, int dh, int dw,
+                                               float scale, const void* qkv, const void* rpb, void* out,
+                                               int num_threads, int dtype, const char* kernel) {
+  natx::NAParams p{B, H, W, heads, D, Kh, Kw, dh, dw, scale, rpb != nullptr};
+  natx::NACpuKernel k;
+  std::string err = natx::na_cpu_kernel_parse(kernel, &k);
+  if (err.empty()) err = natx::na_cpu_kernel_check(k);
+  if (err.empty()) err = natx::na_validate(p);
+  if (err.empty() && (dtype < 0 || dtype > 2)) err = "dtype must be 0, 1 or 2, got " + std::to_string(dtype);
+  if (!err.empty()) return result(std::move(err));
+  natx::na2d_forward_cpu(p, static_cast<natx::NADType>(dtype), qkv, rpb, out, num_threads, k);
+  return nullptr;
+}
+
+// The kernel that runs for these parameters when `kernel` is requested ("scalar", "baseline" or "avx2"), or
+// the reason it cannot ("CPU kernel ...").
+NATX_CAPI const char* natx_cpu_kernel_for(int B, int H, int W, int heads, int D, int Kh, int Kw, int dh, int dw,
+                                          const char* kernel) {
+  natx::NACpuKernel k;
+  std::string err = natx::na_cpu_kernel_parse(kernel, &k);
+  if (err.empty()) err = natx::na_cpu_kernel_check(k);
+  if (!err.empty()) return result(std::move(err));
+  const natx::NAParams p{B, H, W, heads, D, Kh, Kw, dh, dw, 1.f, false};
+  return natx::na_cpu_kernel_name(natx::na_cpu_plan(p, k).kernel);
+}
+
 // The op's attribute rules (natx::na_check_attrs), as the TensorRT plugin and the ONNX Runtime op
 // apply them. `which`: 0 all four in order, 1 num_heads, 2 kernel_size, 3 dilation, 4 scale.
 NATX_CAPI const char* natx_na_check_attrs(int which, int64_t num_heads, int64_t kh, int64_t kw, int64_t dh, int64_t dw,

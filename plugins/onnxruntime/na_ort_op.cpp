@@ -6,8 +6,11 @@
 //   attrs  : num_heads (int), kernel_size (ints [Kh, Kw] or [K]), dilation (ints, default 1),
 //            scale (float, default D^-0.5), plugin_version / plugin_namespace (ignored)
 //
-// float16 is computed in float32 (converted in and out). Rows of the (B, H) axis are
-// spread over ONNX Runtime's intra-op thread pool. Errors come back as ORT statuses.
+// float16 is converted in the kernel and accumulated in float32. The kernel's work items (tiles of
+// queries, na_cpu.h) are spread over ONNX Runtime's intra-op thread pool. The environment variable
+// NATX_CPU_KERNEL (auto | scalar | baseline | avx2; read when ONNX Runtime creates the kernel, i.e.
+// when a session is made) forces a CPU kernel, for comparisons. Errors come back as ORT statuses.
+#include <cstdlib>
 #include <cmath>
 #include <cstdint>
 #include <exception>
@@ -62,6 +65,7 @@ struct NAKernel {
   int heads = 0, Kh = 0, Kw = 0, dh = 1, dw = 1;
   float scale = 0.f;
   bool has_scale = false;
+  natx::NACpuKernel cpu_kernel = natx::NACpuKernel::kAuto;
   ONNXTensorElementDataType type;
 
   NAKernel(const OrtKernelInfo* raw, ONNXTensorElementDataType t) : type(t) {
@@ -85,6 +89,11 @@ struct NAKernel {
       has_scale = false;  // default D^-0.5, known at compute time
     }
     if (err.empty() && has_scale) err = natx::na_check_scale(scale);
+    if (const char* env = std::getenv("NATX_CPU_KERNEL"); err.empty() && env != nullptr && *env != '\0') {
+      err = natx::na_cpu_kernel_parse(env, &cpu_kernel);
+      if (err.empty()) err = natx::na_cpu_kernel_check(cpu_kernel);
+      if (!err.empty()) err = "NATX_CPU_KERNEL: " + err;
+    }
     if (!err.empty()) throw BadInput{err};
     heads = static_cast<int>(nh);
     Kh = static_cast<int>(k[0]);
@@ -141,52 +150,36 @@ struct NAKernel {
     Ort::UnownedValue out = ctx.GetOutput(0, out_shape);
     if (p.B == 0) return nullptr;
 
-    if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
-      run(ctx, p, qkv.GetTensorData<float>(), p.has_rpb ? rpb.GetTensorData<float>() : nullptr,
-          out.GetTensorMutableData<float>());
-      return nullptr;
-    }
-    // float16: compute in float32.
-    const size_t n_in = static_cast<size_t>(p.B) * p.H * p.W * 3 * heads * p.D;
-    const size_t n_out = n_in / 3;
-    std::vector<float> qkv32 = to_float(qkv.GetTensorData<Ort::Float16_t>(), n_in);
-    std::vector<float> rpb32;
-    if (p.has_rpb)
-      rpb32 = to_float(rpb.GetTensorData<Ort::Float16_t>(), static_cast<size_t>(heads) * (2 * Kh - 1) * (2 * Kw - 1));
-    std::vector<float> out32(n_out);
-    run(ctx, p, qkv32.data(), p.has_rpb ? rpb32.data() : nullptr, out32.data());
-    Ort::Float16_t* o = out.GetTensorMutableData<Ort::Float16_t>();
-    for (size_t i = 0; i < n_out; ++i) o[i] = Ort::Float16_t(out32[i]);
+    const natx::NADType dtype =
+        type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? natx::NADType::kFloat32 : natx::NADType::kFloat16;
+    const void* rpb_data = p.has_rpb ? rpb.GetTensorRawData() : nullptr;
+    run(ctx, p, dtype, qkv.GetTensorRawData(), rpb_data, out.GetTensorMutableRawData());
     return nullptr;
-  }
-
-  static std::vector<float> to_float(const Ort::Float16_t* src, size_t n) {
-    std::vector<float> v(n);
-    for (size_t i = 0; i < n; ++i) v[i] = src[i].ToFloat();
-    return v;
   }
 
   struct Job {
     const natx::NAParams* p;
-    const float *qkv, *rpb;
-    float* out;
-    int64_t rows, chunk;
+    const natx::NACpuPlan* plan;
+    natx::NADType dtype;
+    const void *qkv, *rpb;
+    void* out;
+    int64_t chunk;
   };
 
   static void run_chunk(void* data, size_t i) {
     const Job& j = *static_cast<const Job*>(data);
-    const int64_t r0 = static_cast<int64_t>(i) * j.chunk;
-    const int64_t r1 = r0 + j.chunk < j.rows ? r0 + j.chunk : j.rows;
-    natx::na2d_forward_cpu_rows(*j.p, j.qkv, j.rpb, j.out, r0, r1);
+    const int64_t i0 = static_cast<int64_t>(i) * j.chunk;
+    const int64_t i1 = i0 + j.chunk < j.plan->items ? i0 + j.chunk : j.plan->items;
+    natx::na2d_forward_cpu_items(*j.plan, *j.p, j.dtype, j.qkv, j.rpb, j.out, i0, i1);
   }
 
-  static void run(const Ort::KernelContext& ctx, const natx::NAParams& p, const float* qkv, const float* rpb,
-                  float* out) {
-    Job job{&p, qkv, rpb, out, static_cast<int64_t>(p.B) * p.H, 1};
+  void run(const Ort::KernelContext& ctx, const natx::NAParams& p, natx::NADType dtype, const void* qkv,
+           const void* rpb, void* out) const {
+    const natx::NACpuPlan plan = natx::na_cpu_plan(p, cpu_kernel);
     // Keep each task at least ~64k multiply-adds so small maps do not drown in scheduling.
-    const double row_work = 2.0 * p.W * p.heads * p.Kh * p.Kw * p.D;
-    job.chunk = row_work >= 65536.0 ? 1 : static_cast<int64_t>(65536.0 / row_work) + 1;
-    const size_t tasks = static_cast<size_t>((job.rows + job.chunk - 1) / job.chunk);
+    const int64_t chunk = plan.item_work >= 65536.0 ? 1 : static_cast<int64_t>(65536.0 / plan.item_work) + 1;
+    Job job{&p, &plan, dtype, qkv, rpb, out, chunk};
+    const size_t tasks = static_cast<size_t>((plan.items + chunk - 1) / chunk);
     OrtStatus* st = Ort::GetApi().KernelContext_ParallelFor(ctx.GetOrtKernelContext(), &run_chunk, tasks, 0, &job);
     if (st != nullptr) {  // no thread pool available: run on this thread
       Ort::GetApi().ReleaseStatus(st);

@@ -125,6 +125,25 @@ def test_rpb_as_initializer_and_threads(session, ort_lib, na_ref):
     assert np.abs(outs[0] - na_ref.reference(q, k, v, (7, 7), (2, 2), 0.5, rpb)).max() <= 1e-5
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_cpu_kernel_env(session, na_ref, monkeypatch, dtype):
+    """NATX_CPU_KERNEL, read when the session is made, picks the kernel: scalar and auto agree within float32
+    rounding (16-bit outputs: one rounding step); a bad value fails the session in one line."""
+    rng = np.random.default_rng(9)
+    q, k, v, rpb = na_ref.random_case(rng, 2, 15, 18, 2, 32, (7, 7), (2, 1), True)
+    qkv, rpb = na_ref.pack_qkv(q, k, v).astype(dtype), rpb.astype(dtype)
+    outs = {}
+    for name in ("scalar", "baseline", "auto"):
+        monkeypatch.setenv("NATX_CPU_KERNEL", name)
+        outs[name] = run_op(session, qkv, 2, (7, 7), (2, 1), 0.2, rpb, threads=2).astype(np.float64)
+    step = 2e-6 if dtype == np.float32 else 2.0**-10
+    for name in ("baseline", "auto"):
+        assert np.all(np.abs(outs[name] - outs["scalar"]) <= step * np.maximum(1.0, np.abs(outs["scalar"])))
+    monkeypatch.setenv("NATX_CPU_KERNEL", "fastest")
+    with pytest.raises(Exception, match="NATX_CPU_KERNEL: CPU kernel must be one of auto, scalar, baseline, avx2"):
+        run_op(session, qkv, 2, (7, 7), (2, 1), 0.2, rpb)
+
+
 def test_empty_batch(session):
     out = run_op(session, np.zeros((0, 7, 7, 24), np.float32), 2, (3, 3), (1, 1), 0.5)
     assert out.shape == (0, 7, 7, 8)

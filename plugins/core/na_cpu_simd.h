@@ -1,0 +1,405 @@
+// The SIMD CPU kernel, written once against an 8-lane float vector and compiled once per ISA:
+// na_cpu_baseline.cpp (the build's baseline ISA: SSE2 on x86-64, NEON on AArch64, through the
+// compiler's vector extensions) and na_cpu_avx2.cpp (AVX2 + FMA + F16C intrinsics). Each of those
+// files defines NATX_CPU_ISA (the namespace) before including this header. na_cpu.cpp picks one at
+// run time.
+//
+// Per item (na_cpu_item.h) and head, per query: q (scaled) and the output accumulators stay in
+// registers (D/8 vectors each); the window is walked one key row at a time with an online softmax:
+// the row's Kw logits (8 dot products at a time, reduced together), the bias, the running max m and
+// sum l rescaled by exp(m_old - m_new), then the row's values accumulated with weights
+// exp(s - m_new). A row whose logits are all -inf (a masking bias) adds nothing; the output is
+// o / l, float32 throughout and rounded once to the output type. An item's queries are up to
+// `tile` neighbours in one dilation group of one row, so their windows overlap and the keys and
+// values they read stay in L1 across the tile.
+#pragma once
+
+#if !defined(NATX_CPU_ISA)
+#error "define NATX_CPU_ISA (the namespace of this compilation) before including na_cpu_simd.h"
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "na_cpu.h"
+#include "na_cpu_item.h"
+#include "na_cpu_types.h"
+#include "na_index.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#define NATX_CPU_AVX2 1
+#else
+#define NATX_CPU_AVX2 0
+#endif
+
+namespace natx {
+namespace NATX_CPU_ISA {
+
+constexpr int kMaxK = 31;  // the SIMD kernel's window limit on both axes (na_cpu_plan)
+
+#if NATX_CPU_AVX2
+constexpr int kLanes = 8;
+using vf = __m256;
+inline vf vzero() {
+  return _mm256_setzero_ps();
+}
+inline vf vset1(float x) {
+  return _mm256_set1_ps(x);
+}
+inline vf vadd(vf a, vf b) {
+  return _mm256_add_ps(a, b);
+}
+inline vf vsub(vf a, vf b) {
+  return _mm256_sub_ps(a, b);
+}
+inline vf vmul(vf a, vf b) {
+  return _mm256_mul_ps(a, b);
+}
+inline vf vfma(vf a, vf b, vf c) {
+  return _mm256_fmadd_ps(a, b, c);
+}  // a * b + c
+inline vf vload(const float* p) {
+  return _mm256_loadu_ps(p);
+}
+inline vf vload(const NAHalf* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline vf vload(const NABFloat16* p) {
+  const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+inline void vstore(float* p, vf v) {
+  _mm256_storeu_ps(p, v);
+}
+inline void vstore(NAHalf* p, vf v) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+
+inline vf vmax(vf a, vf b) {
+  return _mm256_max_ps(a, b);
+}
+// The first n lanes of a, the others -inf.
+inline vf vfirst(vf a, int n) {
+  const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), a, _mm256_castsi256_ps(valid));
+}
+inline float vhsum(vf a) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+inline float vhmax(vf a) {
+  const __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  const __m128 t = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_max_ss(t, _mm_movehdup_ps(t)));
+}
+// Lane j = the sum of a[j]'s lanes.
+inline vf vhsum_lanes(const vf* a) {
+  const vf u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+  const vf u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// exp(x) for x <= 0 (softmax weights): 2^n * e^r with n = round(x / ln 2), r = x - n ln 2 in two parts
+// (|r| <= ln(2)/2), e^r by its Taylor series to r^7 (truncation below 6e-9, under half an ulp). Below
+// ln(FLT_MIN) (and at -inf) the result is 0; a NaN stays NaN (min/max return their second operand
+// when one is NaN, so the clamps keep it).
+inline vf vexp(vf x) {
+  const vf lo = _mm256_set1_ps(-87.33654475f);  // ln(FLT_MIN)
+  const vf under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_max_ps(lo, _mm256_min_ps(_mm256_setzero_ps(), x));
+  const vf n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  vf r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);  // ln 2 = 0.693359375 - 2.12194440e-4
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440054690583e-4f), r);
+  // sum r^k / k!, k = 0..7, in pairs (Estrin): (1 + r) + r^2 (1/2 + r/6) + r^4 ((1/24 + r/120) + r^2 (1/720 + r/5040)).
+  const vf r2 = _mm256_mul_ps(r, r);
+  const vf p01 = _mm256_add_ps(_mm256_set1_ps(1.f), r);
+  const vf p23 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.f / 6.f), _mm256_set1_ps(0.5f));
+  const vf p45 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.f / 120.f), _mm256_set1_ps(1.f / 24.f));
+  const vf p67 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.f / 5040.f), _mm256_set1_ps(1.f / 720.f));
+  const vf p47 = _mm256_fmadd_ps(r2, p67, p45);
+  const vf p27 = _mm256_fmadd_ps(r2, p47, p23);
+  const vf e = _mm256_fmadd_ps(r2, p27, p01);
+  const __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(under, _mm256_mul_ps(e, _mm256_castsi256_ps(pow2n)));
+}
+#else
+// The compiler's generic vectors (GCC >= 12, Clang) of 4 lanes: the target's 128-bit SIMD (SSE2 / NEON).
+constexpr int kLanes = 4;
+typedef float vf __attribute__((vector_size(kLanes * sizeof(float))));
+typedef int32_t vi __attribute__((vector_size(kLanes * sizeof(int32_t))));
+inline vf vzero() {
+  return vf{};
+}
+inline vf vset1(float x) {
+  return vf{} + x;
+}
+inline vf vadd(vf a, vf b) {
+  return a + b;
+}
+inline vf vsub(vf a, vf b) {
+  return a - b;
+}
+inline vf vmul(vf a, vf b) {
+  return a * b;
+}
+inline vf vfma(vf a, vf b, vf c) {
+  return a * b + c;
+}
+inline vf vmax(vf a, vf b) {
+  return a > b ? a : b;
+}
+inline vf vfirst(vf a, int n) {
+  const vi lane = {0, 1, 2, 3};
+  return lane < n ? a : vset1(-INFINITY);
+}
+inline vf vload(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+inline vf vload(const T* p) {
+  return vf{na_to_float(p[0]), na_to_float(p[1]), na_to_float(p[2]), na_to_float(p[3])};
+}
+inline void vstore(float* p, vf v) {
+  std::memcpy(p, &v, sizeof v);
+}
+inline void vstore(NAHalf* p, vf v) {
+  for (int i = 0; i < kLanes; ++i) p[i] = na_from_float<NAHalf>(v[i]);
+}
+inline float vhsum(vf a) {
+  return (a[0] + a[2]) + (a[1] + a[3]);
+}
+inline float vhmax(vf a) {
+  return std::max(std::max(a[0], a[1]), std::max(a[2], a[3]));
+}
+// [a0+a1, a2+a3, b0+b1, b2+b3]
+inline vf vhadd(vf a, vf b) {
+  return __builtin_shufflevector(a, b, 0, 2, 4, 6) + __builtin_shufflevector(a, b, 1, 3, 5, 7);
+}
+// Lane j = the sum of a[j]'s lanes.
+inline vf vhsum_lanes(const vf* a) {
+  return vhadd(vhadd(a[0], a[1]), vhadd(a[2], a[3]));
+}
+// exp(x) for x <= 0, as the AVX2 version (same reduction and series, without FMA).
+inline vf vexp(vf x) {
+  const vf lo = vset1(-87.33654475f);
+  const vi nan = x != x;
+  const vi under = x < lo;
+  x = nan ? vzero() : (x > 0 ? vzero() : (x < lo ? lo : x));
+  const vi ni = __builtin_convertvector(x * -1.44269504088896341f + 0.5f, vi);  // round(-x / ln 2), >= 0
+  const vf n = -__builtin_convertvector(ni, vf);
+  const vf r = (x - n * 0.693359375f) - n * -2.12194440054690583e-4f;
+  const vf r2 = r * r;
+  const vf p47 = (r * (1.f / 120.f) + 1.f / 24.f) + r2 * (r * (1.f / 5040.f) + 1.f / 720.f);
+  const vf e = (1.f + r) + r2 * ((r * (1.f / 6.f) + 0.5f) + r2 * p47);
+  const vf pow2n = (vf)((127 - ni) << 23);  // a cast between vector types of one size keeps the bits
+  return nan ? vset1(NAN) : (under ? vzero() : e * pow2n);
+}
+#endif
+constexpr int kMaxChunks = (kMaxK + kLanes - 1) / kLanes;
+
+// bfloat16 output: 8 scalar roundings (one store per query and head; not worth vectorizing).
+inline void vstore(NABFloat16* p, vf v) {
+  alignas(32) float f[kLanes];
+  vstore(f, v);
+  for (int i = 0; i < kLanes; ++i) p[i] = na_from_float<NABFloat16>(f[i]);
+}
+
+// Per-thread scratch: the tile's halo of one head (keys and values, float32, contiguous), the
+// bias of one head (float32, each row padded so that a window row loads as whole vectors).
+struct Scratch {
+  std::vector<float> k, v, bias;
+};
+
+// One axis of an item: queries [q0, q1) of group g (length Lg); their windows start at na_window_start,
+// monotonic in q, so the halo is [s0, s1) in group units.
+struct Span {
+  int g, Lg, q0, q1, s0, s1;
+};
+inline Span span(int L, int K, int d, int g, int q0, int q1) {
+  const int Lg = na_group_len(L, d, g);
+  return Span{g, Lg, q0, q1, na_window_start(q0, Lg, K), na_window_start(q1 - 1, Lg, K) + K};
+}
+
+// NV = D / 8 vectors per head row.
+template <int NV, class T>
+void run_item(const NAParams& p, const T* qkv, const T* rpb, T* out, const NACpuItem& it, Scratch& sc) {
+  constexpr int NS = NV * kLanes >= 64 ? 1 : 2;  // accumulator sets: enough independent FMA chains for the values
+  constexpr int D = NV * kLanes;
+  if (it.qy0 >= it.qy1 || it.qx0 >= it.qx1) return;
+  const int64_t C = static_cast<int64_t>(p.heads) * D;
+  const int64_t C3 = 3 * C;
+  const int chunks = (p.Kw + kLanes - 1) / kLanes;
+  const int tail = p.Kw - (chunks - 1) * kLanes;  // valid lanes of a row's last chunk
+  const T* img = qkv + static_cast<int64_t>(it.b) * p.H * p.W * C3;
+  const Span sy = span(p.H, p.Kh, p.dh, it.gy, it.qy0, it.qy1);
+  const Span sx = span(p.W, p.Kw, p.dw, it.gx, it.qx0, it.qx1);
+  const int hc = sx.s1 - sx.s0;  // halo columns
+  const size_t halo = static_cast<size_t>(sy.s1 - sy.s0) * hc * D;
+  if (sc.k.size() < halo) sc.k.resize(halo), sc.v.resize(halo);
+  const int rw = 2 * p.Kw - 1, brw = rw + kLanes - 1;
+  if (p.has_rpb) sc.bias.assign(static_cast<size_t>(2 * p.Kh - 1) * brw, 0.f);
+  float* const kpack = sc.k.data();
+  float* const vpack = sc.v.data();
+  float* const btab = p.has_rpb ? sc.bias.data() : nullptr;
+  const vf scale = vset1(p.scale);
+  // The window's logits (Kh rows of `chunks` vectors) and weights.
+  vf s[kMaxK * kMaxChunks];
+  alignas(32) float w[kMaxK * kMaxChunks * kLanes];
+
+  for (int h = it.h0; h < it.h1; ++h) {
+    // The halo of this head, converted once: row r, column c at (r * hc + c) * D.
+    float* kdst = kpack;
+    float* vdst = vpack;
+    for (int r = sy.s0; r < sy.s1; ++r) {
+      const T* src = img + (static_cast<int64_t>(r * p.dh + sy.g) * p.W + (sx.s0 * p.dw + sx.g)) * C3 + C +
+                     static_cast<int64_t>(h) * D;
+      for (int c = sx.s0; c < sx.s1; ++c, src += p.dw * C3, kdst += D, vdst += D)
+        for (int i = 0; i < NV; ++i) {
+          vstore(kdst + i * kLanes, vload(src + i * kLanes));
+          vstore(vdst + i * kLanes, vload(src + C + i * kLanes));
+        }
+    }
+    if (btab) {
+      const T* src = rpb + static_cast<int64_t>(h) * (2 * p.Kh - 1) * rw;
+      for (int r = 0; r < 2 * p.Kh - 1; ++r, src += rw)
+        for (int c = 0; c < rw; ++c) btab[static_cast<size_t>(r) * brw + c] = na_to_float(src[c]);
+    }
+
+    for (int qy = sy.q0; qy < sy.q1; ++qy) {
+      const NAWindow wy{sy.g, qy, sy.Lg, na_window_start(qy, sy.Lg, p.Kh)};  // = na_window(y, ...)
+      const int y = sy.g + qy * p.dh;
+      for (int qx = sx.q0; qx < sx.q1; ++qx) {
+        const NAWindow wx{sx.g, qx, sx.Lg, na_window_start(qx, sx.Lg, p.Kw)};
+        const int x = sx.g + qx * p.dw;
+        const int64_t pix = static_cast<int64_t>(y) * p.W + x;
+        vf q[NV], o[NS][NV];
+        for (int i = 0; i < NV; ++i)
+          q[i] = vmul(vload(img + pix * C3 + static_cast<int64_t>(h) * D + i * kLanes), scale);
+        for (int a = 0; a < NS; ++a)
+          for (int i = 0; i < NV; ++i) o[a][i] = vzero();
+        const size_t at0 = (static_cast<size_t>(wy.start - sy.s0) * hc + (wx.start - sx.s0)) * D;
+        const int bx0 = na_bias_index(wx, 0, p.Kw);
+
+        // Pass 1: every logit of the window (row by row, 8 at a time; lanes past a row: -inf) and the max.
+        vf mx = vset1(-INFINITY);
+        for (int ty = 0; ty < p.Kh; ++ty) {
+          const float* krow = kpack + at0 + static_cast<size_t>(ty) * hc * D;
+          const float* brow = btab ? btab + static_cast<size_t>(na_bias_index(wy, ty, p.Kh)) * brw + bx0 : nullptr;
+          for (int c = 0; c < chunks; ++c) {
+            const int n = c == chunks - 1 ? tail : kLanes;
+            vf acc[kLanes];
+            for (int j = 0; j < kLanes; ++j) {
+              if (j >= n) {
+                acc[j] = vzero();
+                continue;
+              }
+              const float* k = krow + (c * kLanes + j) * D;
+              vf d = vmul(q[0], vload(k));
+              for (int i = 1; i < NV; ++i) d = vfma(q[i], vload(k + i * kLanes), d);
+              acc[j] = d;
+            }
+            vf sc8 = vhsum_lanes(acc);
+            if (brow) sc8 = vadd(sc8, vload(brow + c * kLanes));
+            sc8 = vfirst(sc8, n);
+            mx = vmax(mx, sc8);
+            s[ty * chunks + c] = sc8;
+          }
+        }
+        // Pass 2: the weights exp(s - max) (a -inf logit gets 0) and their sum.
+        const vf m = vset1(vhmax(mx));
+        vf l = vzero();
+        for (int r = 0; r < p.Kh * chunks; ++r) {
+          const vf e = vexp(vsub(s[r], m));
+          l = vadd(l, e);
+          vstore(w + r * kLanes, e);
+        }
+        // Pass 3: the values, weighted.
+        for (int ty = 0; ty < p.Kh; ++ty) {
+          const float* vrow = vpack + at0 + static_cast<size_t>(ty) * hc * D;
+          const float* wrow = w + ty * chunks * kLanes;
+          int t = 0;
+          for (; t + NS <= p.Kw; t += NS)
+            for (int a = 0; a < NS; ++a) {
+              const vf wt = vset1(wrow[t + a]);
+              const float* v = vrow + (t + a) * D;
+              for (int i = 0; i < NV; ++i) o[a][i] = vfma(wt, vload(v + i * kLanes), o[a][i]);
+            }
+          for (; t < p.Kw; ++t) {
+            const vf wt = vset1(wrow[t]);
+            const float* v = vrow + t * D;
+            for (int i = 0; i < NV; ++i) o[0][i] = vfma(wt, vload(v + i * kLanes), o[0][i]);
+          }
+        }
+        const vf inv = vset1(1.f / vhsum(l));
+        T* dst = out + (static_cast<int64_t>(it.b) * p.H * p.W + pix) * C + static_cast<int64_t>(h) * D;
+        for (int i = 0; i < NV; ++i) {
+          vf r = o[0][i];
+          for (int a = 1; a < NS; ++a) r = vadd(r, o[a][i]);
+          vstore(dst + i * kLanes, vmul(r, inv));
+        }
+      }
+    }
+  }
+}
+
+template <int NV, class T>
+void run_items(const NACpuPlan& plan, const NAParams& p, const T* qkv, const T* rpb, T* out, int64_t begin,
+               int64_t end) {
+  thread_local Scratch scratch;
+  for (int64_t i = begin; i < end; ++i) run_item<NV, T>(p, qkv, rpb, out, na_cpu_item(plan, p, i), scratch);
+}
+
+// D = 8 * k for k = 1..16, as NV = D / kLanes vectors.
+template <class T>
+void forward_typed(const NACpuPlan& plan, const NAParams& p, const T* qkv, const T* rpb, T* out, int64_t begin,
+                   int64_t end) {
+  switch (p.D) {
+#define NATX_CASE(d) \
+  case d: return run_items<d / kLanes, T>(plan, p, qkv, rpb, out, begin, end);
+    NATX_CASE(8)
+    NATX_CASE(16)
+    NATX_CASE(24)
+    NATX_CASE(32)
+    NATX_CASE(40)
+    NATX_CASE(48)
+    NATX_CASE(56)
+    NATX_CASE(64)
+    NATX_CASE(72)
+    NATX_CASE(80)
+    NATX_CASE(88)
+    NATX_CASE(96)
+    NATX_CASE(104)
+    NATX_CASE(112)
+    NATX_CASE(120)
+    NATX_CASE(128)
+#undef NATX_CASE
+    default: break;  // na_cpu_plan sends only these head dims here
+  }
+}
+
+// The entry point na_cpu.cpp calls for this ISA. Takes D % 8 == 0, 8 <= D <= 128, Kh and Kw <= kMaxK.
+void forward_items(const NACpuPlan& plan, const NAParams& p, NADType dtype, const void* qkv, const void* rpb, void* out,
+                   int64_t begin, int64_t end) {
+  switch (dtype) {
+    case NADType::kFloat32:
+      return forward_typed(plan, p, static_cast<const float*>(qkv), static_cast<const float*>(rpb),
+                           static_cast<float*>(out), begin, end);
+    case NADType::kFloat16:
+      return forward_typed(plan, p, static_cast<const NAHalf*>(qkv), static_cast<const NAHalf*>(rpb),
+                           static_cast<NAHalf*>(out), begin, end);
+    case NADType::kBFloat16:
+      return forward_typed(plan, p, static_cast<const NABFloat16*>(qkv), static_cast<const NABFloat16*>(rpb),
+                           static_cast<NABFloat16*>(out), begin, end);
+  }
+}
+
+}  // namespace NATX_CPU_ISA
+}  // namespace natx
