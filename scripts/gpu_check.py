@@ -14,12 +14,16 @@ What it does, in one go:
      outputs are poisoned with NaN before every call; compared with an exact float64 reference
      written here (float32 fixture cases against the natten goldens themselves);
   3. invalid parameters must be refused (cudaErrorInvalidValue), not run;
-  4. timing on NAT-Tiny-like shapes (kernel 7): the kernel (and, for 16-bit dtypes, its scalar
-     fallback) vs the PyTorch reference op
+  4. timing on NAT-Tiny-like shapes (kernel 7): the kernel the launcher chose (and, for 16-bit
+     dtypes, both the tensor-core and the scalar kernel forced) vs the PyTorch reference op
      (nat_export.ops, else the reference here) vs FlexAttention with a neighborhood block mask
      and the bias as score_mod (torch.compile'd), with the achieved memory bandwidth
-     (qkv read once + out written once).
-Prints a table, writes --json, exits 1 on any mismatch.
+     (qkv read once + out written once);
+  5. the occupancy rule (na_occupancy_rule in plugins/core/na_cuda.h, thresholds not yet tuned):
+     for the timing shapes and RULE_CASES around its threshold, both kernels' times next to what
+     the rule chose from the measured blocks / warps per SM, and whether it chose the faster one.
+Prints a table, writes --json, exits 1 on any mismatch (a rule choosing the slower kernel is
+reported, not a failure: tuning it is what these numbers are for).
 
 examples:
   python scripts/gpu_check.py                   # everything
@@ -28,6 +32,7 @@ examples:
   python scripts/gpu_check.py --bench-only --batch 128 --dtypes float16 float32
   python scripts/gpu_check.py --cpu-selftest    # check the reference and the FlexAttention mask on the CPU
   python scripts/gpu_check.py --emulate BUILD --smoke   # the whole script on the CPU (CI), kernels emulated
+  python scripts/gpu_check.py --emulate BUILD --smoke --emulate-device sm75 --emulate-sms 1 --bench-only
 """
 
 from __future__ import annotations
@@ -76,6 +81,20 @@ SMOKE_CASES = [
 ]
 SMOKE_FIXTURES = 1  # the first golden case only
 SMOKE_BENCH_LEVELS = [(8, 8, 2)]
+
+# The occupancy rule's test bench: (B, H, W, heads, D, K), dilation 1, both kernels timed for 16-bit
+# dtypes next to the rule's choice. Where the tensor-core kernel keeps few warps per SM (K 11 / 13,
+# D 64 / 128; every K 7 D 32 layer on sm_75) and a grid too small to fill the GPU.
+RULE_CASES = [
+    (32, 56, 56, 4, 16, 7),
+    (32, 28, 28, 4, 64, 7),
+    (32, 14, 14, 8, 128, 7),
+    (32, 28, 28, 4, 32, 11),
+    (32, 28, 28, 4, 32, 13),
+    (8, 28, 28, 4, 64, 13),
+    (1, 14, 14, 8, 32, 7),  # 32 blocks: fewer than fill the GPU
+]
+SMOKE_RULE_CASES = [(1, 8, 8, 2, 16, 7)]
 
 # Kernel paths, as na2d_forward_cuda's NAPath (plugins/core/na_cuda.h).
 PATHS = {"auto": 0, "smem": 1, "global": 2, "tc": 3}
@@ -366,10 +385,10 @@ def bench_one(ext, device, dt, B, H, W, heads, iters, flex, ref_fn, K=7, D=32) -
         run_kernel(ext, qkv, rpb, heads, K, K, 1, 1, scale, out, path)
 
     row["ran"] = chosen_path(ext, qkv, rpb, heads, K, K, 1, 1, "auto")[0]
-    # Registers, shared memory and resident blocks per SM of the kernel that runs (occupancy).
+    # Registers, shared memory and resident blocks per SM of the kernel that runs, and the occupancy
+    # rule's inputs (both kernels' blocks / warps per SM, grid, SMs) and verdict.
     row["kernel"] = ext.na2d_kernel_info(B, H, W, heads, D, K, K, 1, 1, row["dtype"], True, PATHS["auto"])
-    if dt != torch.float32:  # the scalar fallback, for comparison
-        row["scalar_ms"] = cuda_time_ms(lambda: kernel("smem"), iters, device=device)
+    time_both_paths(ext, row, kernel, lambda p: chosen_path(ext, qkv, rpb, heads, K, K, 1, 1, p), iters, device)
     t = cuda_time_ms(kernel, iters, device=device)
     row.update(kernel_ms=t, gbps=nbytes / (t * 1e-3) / 1e9)
     try:
@@ -394,6 +413,63 @@ def bench_one(ext, device, dt, B, H, W, heads, iters, flex, ref_fn, K=7, D=32) -
             row["flex_ms"] = None
             row["flex_note"] = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
     return row
+
+
+def time_both_paths(ext, row, kernel, path_of, iters, device) -> None:
+    """For a 16-bit dtype: times the tensor-core kernel (where it applies) and the scalar kernel, both
+    forced, into row["tc_ms"] / row["scalar_ms"], and records which was faster and whether the
+    launcher's choice (row["ran"]) was that one."""
+    if row["dtype"] == "float32":
+        return
+    row["tc_ms"] = None
+    if not path_of("tc")[1]:  # "" when the tensor-core kernel applies
+        row["tc_ms"] = cuda_time_ms(lambda: kernel("tc"), iters, device=device)
+    row["scalar_path"] = path_of("smem")[0]  # smem, or global when the halo does not fit
+    row["scalar_ms"] = cuda_time_ms(lambda: kernel("smem"), iters, device=device)
+    if row["tc_ms"] is not None:
+        row["faster"] = "tc" if row["tc_ms"] <= row["scalar_ms"] else row["scalar_path"]
+        row["rule_ok"] = (row["ran"] == "tc") == (row["faster"] == "tc")
+
+
+def rule_one(ext, device, dt, B, H, W, heads, D, K, iters) -> dict:
+    """One RULE_CASES shape: the rule's inputs and choice, and both kernels' times."""
+    import torch
+
+    qkv = torch.randn(B, H, W, 3 * heads * D, device=device, dtype=dt)
+    rpb = torch.randn(heads, 2 * K - 1, 2 * K - 1, device=device, dtype=dt)
+    out = torch.empty(B, H, W, heads * D, device=device, dtype=dt)
+    row = {"shape": f"B{B} {H}x{W} h{heads} D{D} K{K}", "dtype": str(dt).replace("torch.", "")}
+
+    def kernel(path="auto"):
+        run_kernel(ext, qkv, rpb, heads, K, K, 1, 1, D**-0.5, out, path)
+
+    row["ran"] = chosen_path(ext, qkv, rpb, heads, K, K, 1, 1, "auto")[0]
+    row["kernel"] = ext.na2d_kernel_info(B, H, W, heads, D, K, K, 1, 1, row["dtype"], True, PATHS["auto"])
+    time_both_paths(ext, row, kernel, lambda p: chosen_path(ext, qkv, rpb, heads, K, K, 1, 1, p), iters, device)
+    return row
+
+
+def run_rule_bench(ext, device, dtypes, iters, cases) -> list[dict]:
+    import torch
+
+    rows = []
+    for dn in dtypes:
+        if dn == "float32":  # no tensor-core kernel: nothing to choose
+            continue
+        for B, H, W, heads, D, K in cases:
+            row = rule_one(ext, device, getattr(torch, dn), B, H, W, heads, D, K, iters)
+            rows.append(row)
+            print(fmt_rule(row), flush=True)
+            if str(device).startswith("cuda"):
+                torch.cuda.empty_cache()
+    return rows
+
+
+def rule_summary(rows) -> dict:
+    """How often the occupancy rule chose the faster kernel, over rows where both were timed."""
+    judged = [r for r in rows if r.get("rule_ok") is not None]
+    wrong = [f"{r['shape']} {r['dtype']}" for r in judged if not r["rule_ok"]]
+    return {"judged": len(judged), "chose_faster": len(judged) - len(wrong), "chose_slower": wrong}
 
 
 def run_bench(ext, device, batches, dtypes, iters, flex: bool, levels=None) -> list[dict]:
@@ -434,17 +510,85 @@ def run_bench(ext, device, batches, dtypes, iters, flex: bool, levels=None) -> l
 # ----------------------------------------------------------------------------- the kernels emulated on the CPU
 
 
+# Devices --emulate describes (what na_cuda_device and the occupancy API would report there):
+# compute capability major, opt-in shared memory per block, SMs, shared memory per SM, shared memory
+# reserved per block, threads and blocks per SM.
+DESCRIBED_DEVICES = {
+    "sm75": {
+        "name": "T4-like",
+        "cc": 7,
+        "smem_optin": 65536,
+        "sm_count": 40,
+        "smem_per_sm": 65536,
+        "reserved": 0,
+        "threads_per_sm": 1024,
+        "blocks_per_sm": 16,
+    },
+    "sm80": {
+        "name": "A100-like",
+        "cc": 8,
+        "smem_optin": 166912,
+        "sm_count": 108,
+        "smem_per_sm": 167936,
+        "reserved": 1024,
+        "threads_per_sm": 2048,
+        "blocks_per_sm": 32,
+    },
+    "sm86": {
+        "name": "A10-like",
+        "cc": 8,
+        "smem_optin": 101376,
+        "sm_count": 72,
+        "smem_per_sm": 102400,
+        "reserved": 1024,
+        "threads_per_sm": 1536,
+        "blocks_per_sm": 16,
+    },
+    "sm89": {
+        "name": "L4-like",
+        "cc": 8,
+        "smem_optin": 101376,
+        "sm_count": 58,
+        "smem_per_sm": 102400,
+        "reserved": 1024,
+        "threads_per_sm": 1536,
+        "blocks_per_sm": 24,
+    },
+    "sm90": {
+        "name": "H100-like",
+        "cc": 9,
+        "smem_optin": 232448,
+        "sm_count": 132,
+        "smem_per_sm": 233472,
+        "reserved": 1024,
+        "threads_per_sm": 2048,
+        "blocks_per_sm": 32,
+    },
+}
+
+
+def described_blocks_per_sm(dev: dict, threads: int, dyn_smem: int) -> int:
+    """Resident blocks per SM on a described device, limited by threads, blocks and shared memory only
+    (registers are known only to a GPU's occupancy API)."""
+    if threads <= 0:
+        return 0
+    by_smem = dev["smem_per_sm"] // (dyn_smem + dev["reserved"]) if dyn_smem + dev["reserved"] > 0 else 1 << 30
+    return min(dev["blocks_per_sm"], dev["threads_per_sm"] // threads, by_smem)
+
+
 class EmulatedExt:
-    """The torch extension's interface (na2d_qkv_out, na2d_path, cuda_versions) over a plugins/ build
-    tree's test libraries: libnatx_cuda_emu.so runs the very kernel sources on the CPU (one thread
-    per CUDA thread), libnatx_cuda_capi.so makes the launcher's path choice for a described device.
+    """The torch extension's interface (na2d_qkv_out, na2d_path, na2d_kernel_info, cuda_versions) over a
+    plugins/ build tree's test libraries: libnatx_cuda_emu.so runs the very kernel sources on the CPU (one
+    thread per CUDA thread), libnatx_cuda_capi.so makes the launcher's path choice (occupancy rule
+    included) for a described device, whose occupancy is modelled by described_blocks_per_sm.
     For --emulate: every part of this script runs in CI without a GPU (slowly: small shapes only)."""
 
     EMU_MODE = {"scalar": 1, "scalar-global": 0, "tensor-core": 2}  # natx_na2d_forward_cuda_emu modes
     DTYPE = {"float32": 0, "float16": 1, "bfloat16": 2}
     NAMES = {0: "auto", 1: "scalar", 2: "scalar-global", 3: "tensor-core"}
+    CODES = {v: k for k, v in NAMES.items()}
 
-    def __init__(self, build_dir, cc_major: int = 9, smem_optin: int = 232448):
+    def __init__(self, build_dir, device: dict | None = None):
         import ctypes
 
         bdir = Path(build_dir)
@@ -456,53 +600,86 @@ class EmulatedExt:
                 f"gpu_check: error: {bdir} has no {', '.join(missing)}; build with "
                 "`nat-export build-plugins --build-tests --out-dir DIR` (needs nvcc) and pass DIR"
             )
-        vp = ctypes.c_void_p
+        vp, ci, ll = ctypes.c_void_p, ctypes.c_int, ctypes.c_longlong
         self._emu = ctypes.CDLL(str(bdir / "libnatx_cuda_emu.so")).natx_na2d_forward_cuda_emu
         self._emu.restype = ctypes.c_char_p
-        self._emu.argtypes = [ctypes.c_int] * 9 + [ctypes.c_float, ctypes.c_int, vp, vp, vp, ctypes.c_int]
-        self._choose = ctypes.CDLL(str(bdir / "libnatx_cuda_capi.so")).natx_na_choose_path
-        self._choose.restype = ctypes.c_int
-        self._choose.argtypes = [ctypes.c_int] * 15 + [ctypes.POINTER(ctypes.c_char_p)]
+        self._emu.argtypes = [ci] * 9 + [ctypes.c_float, ci, vp, vp, vp, ci]
         capi = ctypes.CDLL(str(bdir / "libnatx_cuda_capi.so"))
-        self._tc_smem = capi.natx_cuda_tc_smem_bytes
-        self._tc_smem.restype = ctypes.c_longlong
-        self._tc_smem.argtypes = [ctypes.c_int] * 3
+        self._choose = capi.natx_na_choose_path
+        self._choose.restype = ci
+        self._choose.argtypes = [ci] * 18 + [ctypes.POINTER(ctypes.c_char_p)]
+        self._rule = capi.natx_na_occupancy_rule
+        self._rule.restype = ci
+        self._rule.argtypes = [ci] * 12 + [ctypes.POINTER(ll)]
+        self._shape = capi.natx_cuda_launch_shape
+        self._shape.restype = ci
+        self._shape.argtypes = [ci] * 5 + [ctypes.POINTER(ll)]
+        self._thresholds = (ci * 2)()
+        capi.natx_na_occupancy_thresholds(self._thresholds)
         self._ctypes = ctypes
-        self.cc_major, self.smem_optin = cc_major, smem_optin
+        self.dev = dict(device or DESCRIBED_DEVICES["sm90"])
 
     def cuda_versions(self) -> str:
         return "no CUDA: kernels emulated on the CPU"
 
-    def na2d_path(self, B, H, W, heads, D, kh, kw, dh, dw, dtype, has_rpb, requested, aligned):
+    def _launch_shape(self, kh, kw, D, dtype, name) -> tuple[int, int]:
+        smem = self._ctypes.c_longlong()
+        threads = self._shape(kh, kw, D, self.DTYPE[dtype], self.CODES[name], self._ctypes.byref(smem))
+        return threads, smem.value
+
+    def _choose_path(self, args, requested, aligned, occ=(0, 0)) -> tuple[str, str]:
         why = self._ctypes.c_char_p()
-        args = (B, H, W, heads, D, kh, kw, dh, dw, self.DTYPE[dtype], int(has_rpb), requested)
-        path = self._choose(*args, self.cc_major, self.smem_optin, int(aligned), self._ctypes.byref(why))
+        d = self.dev
+        path = self._choose(*args, requested, d["cc"], d["smem_optin"], d["sm_count"], *occ, int(aligned), why)
         return self.NAMES[path], (why.value or b"").decode()
 
+    def occupancy(self, B, H, W, heads, D, kh, kw, dh, dw, dtype, has_rpb) -> tuple[int, int]:
+        """(tensor-core, scalar) blocks per SM as na_cuda_occupancy measures them on a GPU: zeros where the
+        tensor-core kernel does not apply; the scalar kernel on the path kScalar takes."""
+        args = (B, H, W, heads, D, kh, kw, dh, dw, self.DTYPE[dtype], int(has_rpb))
+        if self._choose_path(args, PATHS["tc"], True)[1]:
+            return 0, 0
+        scalar = self._choose_path(args, PATHS["smem"], True)[0]
+        return tuple(
+            described_blocks_per_sm(self.dev, *self._launch_shape(kh, kw, D, dtype, name))
+            for name in ("tensor-core", scalar)
+        )
+
+    def na2d_path(self, B, H, W, heads, D, kh, kw, dh, dw, dtype, has_rpb, requested, aligned):
+        args = (B, H, W, heads, D, kh, kw, dh, dw, self.DTYPE[dtype], int(has_rpb))
+        occ = self.occupancy(*args[:9], dtype, has_rpb) if requested == PATHS["auto"] else (0, 0)
+        return self._choose_path(args, requested, aligned, occ)
+
     def na2d_kernel_info(self, B, H, W, heads, D, kh, kw, dh, dw, dtype, has_rpb, requested):
-        """As the extension's, without what only a GPU knows (registers, occupancy: None)."""
+        """As the extension's; registers are None (only a GPU knows them), blocks per SM modelled."""
         name, why = self.na2d_path(B, H, W, heads, D, kh, kw, dh, dw, dtype, has_rpb, requested, True)
         if why:
             raise RuntimeError(f"na2d_kernel_info: {why}")
-        if name == "tensor-core":
-            dyn = self._tc_smem(kh, kw, D)
-        elif name == "scalar":  # the scalar kernel's halo, as kern::smem_bytes computes it
-            elem = 4 if dtype == "float32" else 2
-            stride = (D + 1 if D % 2 == 0 else D) if elem == 4 else (D + 1) // 2 * 2
-            if elem == 2 and (stride // 2) % 2 == 0:
-                stride += 2
-            dyn = 2 * (8 + kh - 1) * (8 + kw - 1) * stride * elem
-        else:
-            dyn = 0
-        threads = 128 if name == "tensor-core" else 64 * (1 if D <= 16 else 2 if D <= 32 else 4 if D <= 64 else 8)
+        threads, dyn = self._launch_shape(kh, kw, D, dtype, name)
+        auto = requested == PATHS["auto"]
+        tc, scalar = self.occupancy(B, H, W, heads, D, kh, kw, dh, dw, dtype, has_rpb) if auto else (0, 0)
+        out = (self._ctypes.c_longlong * 5)()
+        prefers = self._rule(B, H, W, heads, D, kh, kw, dh, dw, self.dev["sm_count"], tc, scalar, out)
         return {
             "path": name,
             "regs": None,
             "static_smem": None,
             "dynamic_smem": dyn,
             "threads": threads,
-            "blocks_per_sm": None,
+            "blocks_per_sm": described_blocks_per_sm(self.dev, threads, dyn),
+            "tc_blocks_per_sm": tc,
+            "scalar_blocks_per_sm": scalar,
+            "tc_warps_per_sm": out[1],
+            "scalar_warps_per_sm": out[2],
+            "sm_count": self.dev["sm_count"],
+            "grid_blocks": out[3],
+            "fill_blocks": out[4],
+            "rule_known": bool(out[0]),
+            "rule_prefers_scalar": bool(prefers),
         }
+
+    def occupancy_thresholds(self) -> tuple[int, int]:
+        return self._thresholds[0], self._thresholds[1]
 
     def na2d_qkv_out(self, qkv, rpb, out, heads, kh, kw, dh, dw, scale, path=0):
         B, H, W, C3 = qkv.shape
@@ -559,7 +736,9 @@ def fmt_bench(r) -> str:
     note = r.get("flex_note") or r.get("ref_note") or ""
     if r.get("flex_vs_kernel_err") is not None:
         note = f"(flex vs kernel max err {r['flex_vs_kernel_err']:.1e}) " + note
-    scalar = f" (scalar {ms(r['scalar_ms'])})" if r.get("scalar_ms") is not None else ""
+    scalar = ""
+    if r.get("scalar_ms") is not None:
+        scalar = f" (tc {ms(r.get('tc_ms'))}, scalar {ms(r['scalar_ms'])})"
     k = r.get("kernel") or {}
     if k:
         occ = k.get("blocks_per_sm")
@@ -571,6 +750,24 @@ def fmt_bench(r) -> str:
         f"{r['shape']:26} {r['dtype']:8} kernel ({r.get('ran', '?')}) {ms(r['kernel_ms'])} ms{scalar} "
         f"{r['gbps']:7.0f} GB/s | "
         f"ref {ms(ref)} ms ({sp_ref}) | flex {ms(flex)} ms ({sp_flex}) {note}"
+    )
+
+
+def fmt_rule(r) -> str:
+    def ms(x):
+        return "   n/a" if x is None else f"{x:7.3f}"
+
+    k = r.get("kernel") or {}
+    occ = (
+        f"tc {k.get('tc_blocks_per_sm')} blk = {k.get('tc_warps_per_sm')} warps/SM, scalar "
+        f"{k.get('scalar_blocks_per_sm')} blk = {k.get('scalar_warps_per_sm')} warps/SM, grid "
+        f"{k.get('grid_blocks')} blocks (fill {k.get('fill_blocks')})"
+    )
+    verdict = {True: "ok", False: "SLOWER", None: "n/a"}[r.get("rule_ok")]
+    return (
+        f"{r['shape']:26} {r['dtype']:8} rule -> {r['ran']:6} | tc {ms(r.get('tc_ms'))} ms, "
+        f"{r.get('scalar_path', 'smem'):6} {ms(r.get('scalar_ms'))} ms | faster {r.get('faster', 'n/a'):6} "
+        f"[{verdict}] {occ}"
     )
 
 
@@ -591,6 +788,9 @@ def dry_run(args) -> int:
     for B in args.batch:
         for H, W, heads in SMOKE_BENCH_LEVELS if args.smoke else BENCH_LEVELS:
             print(f"  B{B} {H}x{W} h{heads} D32 K7")
+    print("occupancy rule: tensor-core vs scalar kernel timed next to the rule's choice, dtypes 16-bit of the above:")
+    for B, H, W, heads, D, K in SMOKE_RULE_CASES if args.smoke else RULE_CASES:
+        print(f"  B{B} {H}x{W} h{heads} D{D} K{K}")
     return 0
 
 
@@ -628,7 +828,7 @@ def cpu_selftest() -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog="\n".join(__doc__.split("\n")[-7:]),
+        epilog="\n".join(__doc__.split("\n")[-8:]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("--dry-run", action="store_true", help="list the cases and exit; no GPU, no build")
@@ -660,8 +860,21 @@ def main(argv=None) -> int:
         metavar="BUILD_DIR",
         default=None,
         help="run everything on the CPU with the kernels emulated (libnatx_cuda_emu.so and libnatx_cuda_capi.so "
-        "of a plugins/ build tree with NATX_BUILD_TESTS=ON; an sm_90 device is described to the path choice); "
+        "of a plugins/ build tree with NATX_BUILD_TESTS=ON; the device --emulate-device names is described to the "
+        "path choice and its occupancy modelled); "
         "for CI: proves the script, not the GPU",
+    )
+    ap.add_argument(
+        "--emulate-device",
+        default="sm90",
+        choices=list(DESCRIBED_DEVICES),
+        help="with --emulate: the device described to the path choice and the occupancy model (default sm90)",
+    )
+    ap.add_argument(
+        "--emulate-sms",
+        type=int,
+        default=None,
+        help="with --emulate: override the described device's SM count (a small one lets the smoke shapes fill it)",
     )
     ap.add_argument("--smoke", action="store_true", help="small case lists and timing shapes (with --emulate)")
     ap.add_argument("--bench-dtypes", nargs="+", default=["float16"], choices=list(TOL), help="dtypes to time")
@@ -682,8 +895,12 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     if args.emulate:
         device = "cpu"
-        ext = EmulatedExt(args.emulate)
-        gpu, sm = "none (kernels emulated on the CPU, sm_90 described)", "90"
+        described = dict(DESCRIBED_DEVICES[args.emulate_device])
+        if args.emulate_sms:
+            described["sm_count"] = args.emulate_sms
+        ext = EmulatedExt(args.emulate, described)
+        sm = args.emulate_device[2:]
+        gpu = f"none (kernels emulated on the CPU, {described['name']} sm_{sm} with {described['sm_count']} SMs described)"
     elif not torch.cuda.is_available():
         print(
             "error: no CUDA GPU visible to PyTorch; run on a GPU machine (or use --dry-run / --cpu-selftest / "
@@ -727,6 +944,22 @@ def main(argv=None) -> int:
             args.iters,
             not args.no_flex,
             SMOKE_BENCH_LEVELS if args.smoke else None,
+        )
+        tmin, factor = ext.occupancy_thresholds()
+        result["rule_thresholds"] = {"tc_min_warps_per_sm": tmin, "scalar_warp_factor": factor}
+        print(
+            f"\noccupancy rule (na_occupancy_rule, not yet tuned): the scalar kernel when the tensor-core kernel "
+            f"keeps < {tmin} warps per SM, the scalar kernel >= {factor}x as many, and the grid fills the GPU "
+            "at the scalar kernel's occupancy; both kernels timed:"
+        )
+        result["rule"] = run_rule_bench(
+            ext, device, args.bench_dtypes, args.iters, SMOKE_RULE_CASES if args.smoke else RULE_CASES
+        )
+        summary = rule_summary(result["bench"] + result["rule"])
+        result["rule_summary"] = summary
+        print(
+            f"occupancy rule chose the faster kernel in {summary['chose_faster']} of {summary['judged']} timed shapes"
+            + (f"; the slower in: {', '.join(summary['chose_slower'])}" if summary["chose_slower"] else "")
         )
     result["failures"] = failures
     if args.json:

@@ -3,15 +3,18 @@
 // (na_cuda_kernel.cuh), which handles every case. See docs/native.md.
 //
 // Per-call work is kept out of the launch: the device's attributes are queried once per device
-// and process, the path is chosen and the kernel's shared-memory attribute set once per plan
-// (na2d_cuda_plan, which TensorRT's onShapeChange calls), the environment is read once.
+// and process, the kernels' occupancy once per device, kernel and shared-memory size, the path is
+// chosen and the kernel's shared-memory attribute set once per plan (na2d_cuda_plan, which
+// TensorRT's onShapeChange calls), the environment is read once.
 #include <array>
 #include <atomic>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <type_traits>
 
 #include "na_cuda.h"
@@ -63,8 +66,27 @@ bool tc_applies(const NAParams& p, const NACudaDevice& dev, const char** why) {
   return true;
 }
 
+// Threads per block and dynamic shared memory of what `path` launches (see na_cuda_launch_shape).
 template <typename T>
-NAPath choose(const NAParams& p, NAPath requested, const NACudaDevice& dev, bool aligned, const char** why) {
+NALaunchShape launch_shape(const NAParams& p, NAPath path) {
+  NALaunchShape s;
+  if (path == NAPath::kTensorCore) {
+    if (std::is_same<T, float>::value) return s;
+    s.dynamic_smem = kern::with_tc_dim(
+        p.D, [&](auto dim) { return size_t{kern::tc_layout(p.Kh, p.Kw, decltype(dim)::value, sizeof(T)).total}; },
+        size_t{0});
+    s.threads = s.dynamic_smem > 0 ? kern::kTcThreads : 0;
+    return s;
+  }
+  if (path != NAPath::kScalar && path != NAPath::kScalarGlobal) return s;
+  s.threads = kern::with_config(p.D, [](auto g, auto) { return kern::kTileY * kern::kTileX * decltype(g)::value; });
+  if (path == NAPath::kScalar) s.dynamic_smem = kern::smem_bytes(kern::make_args<T>(p, nullptr, nullptr, nullptr));
+  return s;
+}
+
+template <typename T>
+NAPath choose(const NAParams& p, NAPath requested, const NACudaDevice& dev, bool aligned, const char** why,
+              const NAOccupancy* occ) {
   const char* tc_why = "";
   const bool tc = tc_applies<T>(p, dev, &tc_why) && (aligned || (tc_why = "qkv is not 16-byte aligned", false));
   if (requested == NAPath::kTensorCore) {
@@ -72,37 +94,81 @@ NAPath choose(const NAParams& p, NAPath requested, const NACudaDevice& dev, bool
     *why = tc_why;
     return NAPath::kAuto;
   }
-  if (requested == NAPath::kAuto && tc) return NAPath::kTensorCore;
+  if (requested == NAPath::kAuto && tc && (occ == nullptr || !na_occupancy_rule(p, dev, *occ).prefer_scalar))
+    return NAPath::kTensorCore;
   if (requested == NAPath::kScalarGlobal) return NAPath::kScalarGlobal;
   const KernelArgs<T> a = kern::make_args<T>(p, nullptr, nullptr, nullptr);
   return kern::smem_bytes(a) <= static_cast<size_t>(dev.smem_optin) ? NAPath::kScalar : NAPath::kScalarGlobal;
 }
 
+// Calls f(kernel, smem-attribute record) with the kernel `path` launches for p's head dim (T
+// 16-bit for kTensorCore; a path without a kernel: `none`).
+template <typename T, typename F>
+cudaError_t with_kernel(const NAParams& p, NAPath path, F&& f, cudaError_t none = cudaSuccess) {
+  if constexpr (!std::is_same<T, float>::value) {
+    if (path == NAPath::kTensorCore)
+      return kern::with_tc_dim(
+          p.D,
+          [&](auto dim) {
+            constexpr int D = decltype(dim)::value;
+            return f(kern::na2d_tc_kernel<T, D>, g_tc_smem_set<T, D>);
+          },
+          cudaErrorInvalidValue);
+  }
+  if (path != NAPath::kScalar && path != NAPath::kScalarGlobal) return none;
+  return kern::with_config(p.D, [&](auto g, auto dc) {
+    constexpr int G = decltype(g)::value, DC = decltype(dc)::value;
+    return f(kern::na2d_fused_kernel<T, G, DC>, g_scalar_smem_set<T, G, DC>);
+  });
+}
+
 template <typename T>
 cudaError_t prepare(const NALaunchPlan& plan) {
-  const NAParams& p = plan.p;
   for (NAPath path : {plan.path, plan.unaligned}) {
-    cudaError_t err = cudaSuccess;
-    if constexpr (!std::is_same<T, float>::value) {
-      if (path == NAPath::kTensorCore)
-        err = kern::with_tc_dim(
-            p.D,
-            [&](auto dim) {
-              constexpr int D = decltype(dim)::value;
-              return allow_smem(kern::na2d_tc_kernel<T, D>, g_tc_smem_set<T, D>, plan.device,
-                                kern::tc_layout(p.Kh, p.Kw, D, sizeof(T)).total);
-            },
-            cudaErrorInvalidValue);
-    }
-    if (path == NAPath::kScalar) {
-      err = kern::with_config(p.D, [&](auto g, auto dc) {
-        constexpr int G = decltype(g)::value, DC = decltype(dc)::value;
-        const KernelArgs<T> a = kern::make_args<T>(p, nullptr, nullptr, nullptr);
-        return allow_smem(kern::na2d_fused_kernel<T, G, DC>, g_scalar_smem_set<T, G, DC>, plan.device,
-                          kern::smem_bytes(a));
-      });
-    }
+    const size_t dyn = launch_shape<T>(plan.p, path).dynamic_smem;
+    const cudaError_t err = with_kernel<T>(
+        plan.p, path, [&](auto kernel, auto& done) { return allow_smem(kernel, done, plan.device, dyn); });
     if (err != cudaSuccess) return err;
+  }
+  return cudaSuccess;
+}
+
+// Resident blocks per SM of `kernel` with `threads` and `dyn` bytes on the current device `device`
+// (its shared-memory attribute allowed first, as a launch needs), cached per device, kernel,
+// block size and shared-memory size.
+template <typename Kernel>
+cudaError_t blocks_per_sm(Kernel kernel, std::array<std::atomic<int>, kMaxDevices>& done, int device, int threads,
+                          size_t dyn, int& blocks) {
+  using Key = std::tuple<int, const void*, int, size_t>;
+  static std::mutex mu;
+  static std::map<Key, int> cache;
+  const Key key{device, reinterpret_cast<const void*>(kernel), threads, dyn};
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    const auto it = cache.find(key);
+    if (it != cache.end()) return blocks = it->second, cudaSuccess;
+  }
+  cudaError_t err = allow_smem(kernel, done, device, dyn);
+  if (err == cudaSuccess) err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, dyn);
+  if (err != cudaSuccess) return err;
+  std::lock_guard<std::mutex> lock(mu);
+  cache.emplace(key, blocks);
+  return cudaSuccess;
+}
+
+template <typename T>
+cudaError_t measure_occupancy(const NAParams& p, const NACudaDevice& dev, NAOccupancy& occ) {
+  occ = NAOccupancy{};
+  const char* why = "";
+  if (!tc_applies<T>(p, dev, &why)) return cudaSuccess;  // nothing to choose between
+  const NAPath scalar = choose<T>(p, NAPath::kScalar, dev, true, &why, nullptr);
+  for (NAPath path : {NAPath::kTensorCore, scalar}) {
+    const NALaunchShape s = launch_shape<T>(p, path);
+    int& blocks = path == NAPath::kTensorCore ? occ.tc_blocks_per_sm : occ.scalar_blocks_per_sm;
+    const cudaError_t err = with_kernel<T>(p, path, [&](auto kernel, auto& done) {
+      return blocks_per_sm(kernel, done, dev.id, s.threads, s.dynamic_smem, blocks);
+    });
+    if (err != cudaSuccess) return occ = NAOccupancy{}, err;
   }
   return cudaSuccess;
 }
@@ -112,26 +178,16 @@ cudaError_t launch(const NALaunchPlan& plan, NAPath path, const void* qkv, const
                    cudaStream_t stream) {
   const NAParams& p = plan.p;
   KernelArgs<T> a = kern::make_args<T>(p, static_cast<const T*>(qkv), static_cast<const T*>(rpb), static_cast<T*>(out));
+  a.use_smem = path == NAPath::kScalar ? 1 : 0;
   const dim3 grid(static_cast<unsigned>(kern::grid_blocks(a)), static_cast<unsigned>(p.heads));
-  if constexpr (!std::is_same<T, float>::value) {
-    if (path == NAPath::kTensorCore)
-      return kern::with_tc_dim(
-          p.D,
-          [&](auto dim) -> cudaError_t {
-            constexpr int D = decltype(dim)::value;
-            const unsigned smem = kern::tc_layout(p.Kh, p.Kw, D, sizeof(T)).total;
-            kern::na2d_tc_kernel<T, D><<<grid, kern::kTcThreads, smem, stream>>>(a);
-            return cudaGetLastError();
-          },
-          cudaErrorInvalidValue);
-  }
-  return kern::with_config(p.D, [&](auto g, auto dc) {
-    constexpr int G = decltype(g)::value, DC = decltype(dc)::value;
-    a.use_smem = path == NAPath::kScalar ? 1 : 0;
-    const size_t dyn = a.use_smem ? kern::smem_bytes(a) : 0;
-    kern::na2d_fused_kernel<T, G, DC><<<grid, kern::kTileY * kern::kTileX * G, dyn, stream>>>(a);
-    return cudaGetLastError();
-  });
+  const NALaunchShape s = launch_shape<T>(p, path);  // what the occupancy was measured with
+  return with_kernel<T>(
+      p, path,
+      [&](auto kernel, auto&) -> cudaError_t {
+        kernel<<<grid, s.threads, s.dynamic_smem, stream>>>(a);
+        return cudaGetLastError();
+      },
+      cudaErrorInvalidValue);
 }
 
 template <typename Kernel>
@@ -148,25 +204,11 @@ cudaError_t kernel_info(Kernel kernel, int threads, size_t dyn, NAKernelInfo& in
 
 template <typename T>
 cudaError_t plan_kernel_info(const NALaunchPlan& plan, NAKernelInfo& info) {
-  const NAParams& p = plan.p;
   info.path = plan.path;
-  if constexpr (!std::is_same<T, float>::value) {
-    if (plan.path == NAPath::kTensorCore)
-      return kern::with_tc_dim(
-          p.D,
-          [&](auto dim) {
-            constexpr int D = decltype(dim)::value;
-            return kernel_info(kern::na2d_tc_kernel<T, D>, kern::kTcThreads,
-                               kern::tc_layout(p.Kh, p.Kw, D, sizeof(T)).total, info);
-          },
-          cudaErrorInvalidValue);
-  }
-  return kern::with_config(p.D, [&](auto g, auto dc) {
-    constexpr int G = decltype(g)::value, DC = decltype(dc)::value;
-    const KernelArgs<T> a = kern::make_args<T>(p, nullptr, nullptr, nullptr);
-    const size_t dyn = plan.path == NAPath::kScalar ? kern::smem_bytes(a) : 0;
-    return kernel_info(kern::na2d_fused_kernel<T, G, DC>, kern::kTileY * kern::kTileX * G, dyn, info);
-  });
+  const NALaunchShape s = launch_shape<T>(plan.p, plan.path);
+  return with_kernel<T>(
+      plan.p, plan.path, [&](auto kernel, auto&) { return kernel_info(kernel, s.threads, s.dynamic_smem, info); },
+      cudaErrorInvalidValue);
 }
 
 template <typename F>
@@ -228,13 +270,42 @@ size_t na_cuda_tc_smem_bytes(int Kh, int Kw, int D) noexcept {
       size_t{0});
 }
 
+NALaunchShape na_cuda_launch_shape(const NAParams& p, NADType dtype, NAPath path) noexcept {
+  if (!dtype_ok(dtype) || p.dh < 1 || p.dw < 1) return NALaunchShape{};
+  return with_dtype(dtype, [&](auto t) { return launch_shape<decltype(t)>(p, path); });
+}
+
+NAOccupancyVerdict na_occupancy_rule(const NAParams& p, const NACudaDevice& dev, const NAOccupancy& occ) noexcept {
+  NAOccupancyVerdict v;
+  if (p.B < 0 || p.heads < 1 || p.dh < 1 || p.dw < 1) return v;
+  v.grid_blocks = kern::grid_blocks(kern::make_args<float>(p, nullptr, nullptr, nullptr)) * p.heads;
+  const int scalar_threads = launch_shape<float>(p, NAPath::kScalarGlobal).threads;
+  v.tc_warps_per_sm = occ.tc_blocks_per_sm * (kern::kTcThreads / 32);
+  v.scalar_warps_per_sm = occ.scalar_blocks_per_sm * (scalar_threads / 32);
+  v.fill_blocks = static_cast<long long>(dev.sm_count) * occ.scalar_blocks_per_sm;
+  v.known = occ.tc_blocks_per_sm > 0 && occ.scalar_blocks_per_sm > 0 && dev.sm_count > 0;
+  v.prefer_scalar = v.known && v.tc_warps_per_sm < kNATcMinWarpsPerSM &&
+                    v.scalar_warps_per_sm >= kNAScalarWarpFactor * v.tc_warps_per_sm && v.grid_blocks >= v.fill_blocks;
+  return v;
+}
+
 NAPath na_choose_path(const NAParams& p, NADType dtype, NAPath requested, const NACudaDevice& dev, bool aligned,
-                      const char** why) noexcept {
+                      const char** why, const NAOccupancy* occ) noexcept {
   const char* dummy = nullptr;
   const char** w = why != nullptr ? why : &dummy;
   *w = "";
   if (!dtype_ok(dtype)) return *w = "unknown dtype", NAPath::kAuto;
-  return with_dtype(dtype, [&](auto t) { return choose<decltype(t)>(p, requested, dev, aligned, w); });
+  return with_dtype(dtype, [&](auto t) { return choose<decltype(t)>(p, requested, dev, aligned, w, occ); });
+}
+
+cudaError_t na_cuda_occupancy(const NAParams& p, NADType dtype, const NACudaDevice& dev, NAOccupancy& occ) noexcept {
+  occ = NAOccupancy{};
+  if (!dtype_ok(dtype) || p.dh < 1 || p.dw < 1 || p.D > kNAMaxHeadDimCuda) return cudaErrorInvalidValue;
+  int current = -1;
+  const cudaError_t err = cudaGetDevice(&current);
+  if (err != cudaSuccess) return err;
+  if (current != dev.id) return cudaErrorInvalidDevice;  // the occupancy API answers for the current device
+  return with_dtype(dtype, [&](auto t) { return measure_occupancy<decltype(t)>(p, dev, occ); });
 }
 
 cudaError_t na2d_cuda_plan(const NAParams& p, NADType dtype, NAPath requested, NALaunchPlan& plan) noexcept {
@@ -259,13 +330,38 @@ cudaError_t na2d_cuda_plan(const NAParams& p, NADType dtype, NAPath requested, N
   if (err == cudaSuccess) err = na_cuda_device(device, dev);
   if (err != cudaSuccess) return err;
   plan.device = device;
-  plan.path = na_choose_path(p, dtype, requested, dev, true);
+  plan.dev = dev;
+  if (requested == NAPath::kAuto) {  // the occupancy rule's input: once per plan, cached per device and kernel
+    err = na_cuda_occupancy(p, dtype, dev, plan.occ);
+    if (err != cudaSuccess) return err;
+  }
+  plan.path = na_choose_path(p, dtype, requested, dev, true, nullptr, &plan.occ);
   if (plan.path == NAPath::kAuto) return kNAPathNotApplicable;
   plan.unaligned = na_choose_path(p, dtype, requested == NAPath::kTensorCore ? NAPath::kAuto : requested, dev, false);
   err = with_dtype(dtype, [&](auto t) { return prepare<decltype(t)>(plan); });
   if (err != cudaSuccess) return err;
   plan.valid = true;
   return cudaSuccess;
+}
+
+std::string na2d_cuda_plan_summary(const NALaunchPlan& plan) {
+  std::string s = na_path_name(plan.path);
+  if (!plan.valid) return s + " (not planned)";
+  if (plan.requested != NAPath::kAuto) return s + " (requested)";
+  const NAOccupancyVerdict v = na_occupancy_rule(plan.p, plan.dev, plan.occ);
+  if (!v.known) {
+    if (plan.path == NAPath::kTensorCore) return s + " (occupancy not measured)";
+    return s + " (the tensor-core kernel does not apply)";
+  }
+  auto n = [](long long x) { return std::to_string(x); };
+  auto warps = [&](int w, int blocks) {
+    return n(w) + " warps/SM (" + n(blocks) + (blocks == 1 ? " block)" : " blocks)");
+  };
+  s += " (occupancy rule: tensor-core " + warps(v.tc_warps_per_sm, plan.occ.tc_blocks_per_sm) + ", scalar " +
+       warps(v.scalar_warps_per_sm, plan.occ.scalar_blocks_per_sm) + ", " + n(v.grid_blocks) + " blocks, " +
+       n(v.fill_blocks) + " fill the GPU; scalar when tensor-core < " + n(kNATcMinWarpsPerSM) +
+       " warps/SM, scalar >= " + n(kNAScalarWarpFactor) + "x that, blocks >= fill)";
+  return s;
 }
 
 cudaError_t na2d_forward_cuda_planned(NALaunchPlan& plan, const void* qkv, const void* rpb, void* out,

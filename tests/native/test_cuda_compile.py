@@ -385,11 +385,13 @@ def choose_path(native_libs):
         pytest.skip("nvcc not found: the CUDA kernel core is not built on this machine")
     fn = ctypes.CDLL(str(native_libs.build_dir / "libnatx_cuda_capi.so")).natx_na_choose_path
     fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_int] * 15 + [ctypes.POINTER(ctypes.c_char_p)]
+    fn.argtypes = [ctypes.c_int] * 18 + [ctypes.POINTER(ctypes.c_char_p)]
 
-    def run(D, K, dtype, requested, dev, aligned=True, d=1, H=56):
+    def run(D, K, dtype, requested, dev, aligned=True, d=1, H=56, B=1, heads=2, sm_count=0, occ=(0, 0)):
+        """occ: (tensor-core, scalar) blocks per SM as the occupancy API measures them; (0, 0): unknown."""
         why = ctypes.c_char_p()
-        path = fn(1, H, H, 2, D, K, K, d, d, dtype, 1, requested, dev[0], dev[1], int(aligned), ctypes.byref(why))
+        args = (B, H, H, heads, D, K, K, d, d, dtype, 1, requested, dev[0], dev[1], sm_count, *occ, int(aligned))
+        path = fn(*args, ctypes.byref(why))
         return path, (why.value or b"").decode()
 
     return run
@@ -466,3 +468,158 @@ def test_tensor_core_shared_memory(native_libs, K, D, expected):
     fn.restype = ctypes.c_longlong
     fn.argtypes = [ctypes.c_int] * 3
     assert fn(K, K, D) == expected
+
+
+# ------------------------------------------------------------------ the occupancy rule, no GPU needed
+
+# Described devices: cc major, opt-in shared memory per block, SMs, shared memory per SM, reserved per block.
+T4 = {"cc": (7, 65536), "sms": 40, "smem_sm": 65536, "reserved": 0}  # sm_75
+A10 = {"cc": (8, 101376), "sms": 72, "smem_sm": 102400, "reserved": 1024}  # sm_86 (L40 / L4 sm_89 alike)
+L4 = {"cc": (8, 101376), "sms": 58, "smem_sm": 102400, "reserved": 1024}  # sm_89
+A100 = {"cc": (8, 166912), "sms": 108, "smem_sm": 167936, "reserved": 1024}  # sm_80
+H100 = {"cc": (9, 232448), "sms": 132, "smem_sm": 233472, "reserved": 1024}  # sm_90
+
+
+@pytest.fixture(scope="module")
+def capi(native_libs):
+    if not _have_nvcc():
+        pytest.skip("nvcc not found: the CUDA kernel core is not built on this machine")
+    lib = ctypes.CDLL(str(native_libs.build_dir / "libnatx_cuda_capi.so"))
+    lib.natx_na_occupancy_rule.restype = ctypes.c_int
+    lib.natx_na_occupancy_rule.argtypes = [ctypes.c_int] * 12 + [ctypes.POINTER(ctypes.c_longlong)]
+    lib.natx_cuda_launch_shape.restype = ctypes.c_int
+    lib.natx_cuda_launch_shape.argtypes = [ctypes.c_int] * 5 + [ctypes.POINTER(ctypes.c_longlong)]
+    lib.natx_na_plan_summary.restype = ctypes.c_char_p
+    lib.natx_na_plan_summary.argtypes = [ctypes.c_int] * 14
+    return lib
+
+
+def _launch_shape(capi, K, D, dtype, path):
+    smem = ctypes.c_longlong()
+    threads = capi.natx_cuda_launch_shape(K, K, D, dtype, path, ctypes.byref(smem))
+    return threads, smem.value
+
+
+def _smem_blocks(capi, dev, K, D, dtype, path):
+    """Blocks per SM as shared memory allows them (what limits these kernels; registers are the GPU's to say)."""
+    _, smem = _launch_shape(capi, K, D, dtype, path)
+    return dev["smem_sm"] // (smem + dev["reserved"])
+
+
+def test_launch_shape(capi):
+    """What each path launches: the tensor-core kernel 128 threads and its layout's shared memory; the scalar
+    kernel 64*G threads, its halo in shared memory (kScalar) or none (kScalarGlobal)."""
+    assert _launch_shape(capi, 7, 32, 1, PATH_TC) == (128, 45312)
+    assert _launch_shape(capi, 7, 32, 0, PATH_TC) == (0, 0)  # float32: no tensor-core kernel
+    assert _launch_shape(capi, 7, 48, 1, PATH_TC) == (0, 0)
+    assert _launch_shape(capi, 7, 32, 1, PATH_SCALAR) == (128, 2 * 14 * 14 * 34 * 2)  # stride 34 halves
+    assert _launch_shape(capi, 7, 32, 0, PATH_SCALAR) == (128, 2 * 14 * 14 * 33 * 4)
+    assert _launch_shape(capi, 7, 16, 1, PATH_GLOBAL) == (64, 0)
+    assert _launch_shape(capi, 7, 128, 2, PATH_GLOBAL) == (512, 0)
+    assert _launch_shape(capi, 7, 32, 1, PATH_AUTO) == (0, 0)
+
+
+def test_described_occupancy_of_nat_layers(capi):
+    """K 7, D 32 float16 (every NAT / DiNAT layer) by shared memory: one tensor-core block per SM on sm_75,
+    two on sm_86 / sm_89 (since the q rows were aliased), more on sm_80 / sm_90; the scalar kernel more."""
+    tc = {n: _smem_blocks(capi, d, 7, 32, 1, PATH_TC) for n, d in [("T4", T4), ("A10", A10), ("A100", A100)]}
+    tc["H100"] = _smem_blocks(capi, H100, 7, 32, 1, PATH_TC)
+    assert tc == {"T4": 1, "A10": 2, "A100": 3, "H100": 5}
+    assert _smem_blocks(capi, T4, 7, 32, 1, PATH_SCALAR) == 2
+    assert _smem_blocks(capi, A10, 7, 32, 1, PATH_SCALAR) == 3
+
+
+def _rule(capi, B, H, heads, D, K, dev, tc, scalar, d=1):
+    out = (ctypes.c_longlong * 5)()
+    prefers = capi.natx_na_occupancy_rule(B, H, H, heads, D, K, K, d, d, dev["sms"], tc, scalar, out)
+    known, tc_warps, scalar_warps, grid, fill = out
+    return bool(prefers), {"known": bool(known), "tc": tc_warps, "scalar": scalar_warps, "grid": grid, "fill": fill}
+
+
+@pytest.mark.parametrize(
+    ("case", "B", "H", "heads", "D", "K", "dev", "occ", "scalar", "numbers"),
+    [
+        # NAT level 1 (56x56, 2 heads, D 32, K 7), batch 32 on a T4: the tensor-core kernel at 1 block (4 warps),
+        # the scalar kernel at 2 (8 warps), 3136 blocks fill 40 SMs at 2 each many times over: scalar.
+        ("T4 NAT-L1 B32", 32, 56, 2, 32, 7, T4, (1, 2), True, (4, 8, 3136, 80)),
+        # ... batch 1, last level (7x7, 16 heads): 16 blocks cannot fill 80 slots: the tensor-core kernel.
+        ("T4 NAT-L4 B1", 1, 7, 16, 32, 7, T4, (1, 2), False, (4, 8, 16, 80)),
+        # sm_86 / sm_89: 2 tensor-core blocks = 8 warps, not below the threshold: tensor cores even if the scalar
+        # kernel keeps 12.
+        ("A10 NAT-L1 B32", 32, 56, 2, 32, 7, A10, (2, 3), False, (8, 12, 3136, 216)),
+        # K 13 on sm_86: 1 tensor-core block (4 warps) but the scalar kernel's 54 KB halo also 1 (4 warps).
+        ("A10 K13", 32, 28, 4, 32, 13, A10, (1, 1), False, (4, 4, 2048, 72)),
+        # L4, D 64 K 13: tensor cores 1 block, the scalar kernel (8 warps per block) 1 block = 8 warps: 2x, fills.
+        ("L4 D64 K13", 8, 28, 4, 64, 13, L4, (1, 1), True, (4, 8, 512, 58)),
+        # D 16: a scalar block is 2 warps; 3 blocks = 6 warps, not 2x the tensor-core kernel's 4: tensor cores.
+        ("T4 D16 6 warps", 32, 56, 4, 16, 7, T4, (1, 3), False, (4, 6, 6272, 120)),
+        # A100 (3 blocks = 12 warps) and H100 (5 blocks = 20 warps): tensor cores whatever the scalar kernel does.
+        ("A100 NAT-L1", 32, 56, 2, 32, 7, A100, (3, 7), False, (12, 28, 3136, 756)),
+        ("H100 NAT-L1", 128, 56, 2, 32, 7, H100, (5, 14), False, (20, 56, 12544, 1848)),
+        # Not measured (no GPU, or a forced path): tensor cores, as before the rule.
+        ("unknown", 32, 56, 2, 32, 7, T4, (0, 0), False, (0, 0, 3136, 0)),
+        ("tc unknown", 32, 56, 2, 32, 7, T4, (0, 2), False, (0, 8, 3136, 80)),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_occupancy_rule(capi, case, B, H, heads, D, K, dev, occ, scalar, numbers):
+    prefers, got = _rule(capi, B, H, heads, D, K, dev, *occ)
+    assert prefers == scalar, (case, got)
+    assert (got["tc"], got["scalar"], got["grid"], got["fill"]) == numbers
+    assert got["known"] == (occ[0] > 0 and occ[1] > 0)
+
+
+def test_occupancy_rule_thresholds(native_libs, capi):
+    """The documented thresholds (docs/native.md): fewer than 8 resident tensor-core warps per SM, the scalar
+    kernel at least 2x as many, the grid filling the GPU at the scalar kernel's occupancy; each edge."""
+    th = (ctypes.c_int * 2)()
+    capi.natx_na_occupancy_thresholds(th)
+    assert list(th) == [8, 2]
+    # D 128: a scalar block is 16 warps, a tensor-core block 4.
+    assert _rule(capi, 8, 28, 2, 128, 7, T4, 1, 1)[0]  # 4 < 8, 16 >= 8, 128 blocks >= 40
+    assert not _rule(capi, 8, 28, 2, 128, 7, T4, 2, 1)[0]  # 8 warps: not below the threshold
+    assert not _rule(capi, 1, 28, 2, 128, 7, {**T4, "sms": 40}, 1, 1)[0]  # 32 blocks < 40
+    assert _rule(capi, 1, 28, 2, 128, 7, {**T4, "sms": 32}, 1, 1)[0]  # 32 blocks == 32: fills
+    assert not _rule(capi, 32, 56, 2, 32, 7, {**T4, "sms": 0}, 1, 2)[0]  # SM count unknown
+    # Dilation: one block per (tile, dilation group); 56x56 d 8 -> 7x7 groups of 7x7, one tile each.
+    assert _rule(capi, 1, 56, 2, 32, 7, T4, 1, 2, d=8)[1]["grid"] == 64 * 2
+
+
+@pytest.mark.parametrize(
+    ("B", "H", "heads", "D", "K", "dtype", "requested", "dev", "aligned", "occ", "expected"),
+    [
+        (32, 56, 2, 32, 7, 1, PATH_AUTO, T4, True, (1, 2), PATH_SCALAR),  # the rule: scalar, halo in smem
+        (32, 56, 2, 32, 7, 1, PATH_AUTO, T4, True, (0, 0), PATH_TC),  # occupancy unknown: tensor cores
+        (1, 7, 16, 32, 7, 1, PATH_AUTO, T4, True, (1, 2), PATH_TC),  # grid too small to gain
+        (32, 56, 2, 32, 7, 1, PATH_AUTO, A10, True, (2, 3), PATH_TC),
+        (32, 56, 2, 32, 7, 2, PATH_AUTO, H100, True, (5, 14), PATH_TC),
+        (32, 56, 2, 32, 7, 1, PATH_TC, T4, True, (1, 2), PATH_TC),  # a forced path ignores the rule
+        (32, 56, 2, 32, 7, 1, PATH_SCALAR, A10, True, (2, 3), PATH_SCALAR),
+        (32, 56, 2, 32, 7, 1, PATH_AUTO, T4, False, (1, 2), PATH_SCALAR),  # misaligned: scalar anyway
+        (32, 56, 2, 32, 7, 2, PATH_AUTO, T4, True, (0, 0), PATH_SCALAR),  # bfloat16 on sm_75: no tensor cores
+        (4, 40, 1, 128, 13, 0, PATH_AUTO, T4, True, (1, 1), PATH_GLOBAL),  # float32: the rule does not apply
+    ],
+)
+def test_launcher_path_choice_with_occupancy(
+    choose_path, B, H, heads, D, K, dtype, requested, dev, aligned, occ, expected
+):
+    """na_choose_path with the occupancy the plan measured, for described devices: the rule only ever moves
+    kAuto from an applicable tensor-core kernel to the scalar kernel."""
+    path, why = choose_path(
+        D, K, dtype, requested, dev["cc"], aligned, H=H, B=B, heads=heads, sm_count=dev["sms"], occ=occ
+    )
+    assert path == expected, why
+    assert why == ""
+
+
+def test_plan_summary(capi):
+    """The line the TensorRT plugin logs (verbose) per planned shape: path, occupancy, rule."""
+    s = capi.natx_na_plan_summary(32, 56, 56, 2, 32, 7, 7, 1, 1, PATH_SCALAR, PATH_AUTO, 40, 1, 2).decode()
+    assert s.startswith("scalar (occupancy rule: tensor-core 4 warps/SM (1 block), scalar 8 warps/SM (2 blocks)")
+    assert "3136 blocks, 80 fill the GPU" in s
+    s = capi.natx_na_plan_summary(32, 56, 56, 2, 32, 7, 7, 1, 1, PATH_TC, PATH_AUTO, 0, 0, 0).decode()
+    assert s == "tensor-core (occupancy not measured)"
+    s = capi.natx_na_plan_summary(32, 56, 56, 2, 32, 7, 7, 1, 1, PATH_GLOBAL, PATH_GLOBAL, 40, 0, 0).decode()
+    assert s == "scalar-global (requested)"
+    s = capi.natx_na_plan_summary(32, 56, 56, 2, 48, 7, 7, 1, 1, PATH_SCALAR, PATH_AUTO, 40, 0, 0).decode()
+    assert s == "scalar (the tensor-core kernel does not apply)"

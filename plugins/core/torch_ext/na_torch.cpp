@@ -80,8 +80,8 @@ natx::NADType dtype_named(const std::string& dtype) {
                                : natx::NADType::kFloat32;
 }
 
-// The path the launcher takes for these parameters on the current device, and why a forced one
-// does not apply ("" when it does).
+// The path the launcher takes for these parameters on the current device (with the occupancy it
+// measures for kAuto, as na2d_cuda_plan does), and why a forced one does not apply ("" when it does).
 std::pair<std::string, std::string> na2d_path(int64_t B, int64_t H, int64_t W, int64_t heads, int64_t D, int64_t kh,
                                               int64_t kw, int64_t dh, int64_t dw, const std::string& dtype,
                                               bool has_rpb, int64_t requested, bool aligned) {
@@ -91,13 +91,21 @@ std::pair<std::string, std::string> na2d_path(int64_t B, int64_t H, int64_t W, i
   TORCH_CHECK(cudaGetDevice(&dev) == cudaSuccess, "na2d_path: no CUDA device");
   natx::NACudaDevice info;
   TORCH_CHECK(natx::na_cuda_device(dev, info) == cudaSuccess, "na2d_path: device query failed");
+  natx::NAOccupancy occ;
+  if (static_cast<natx::NAPath>(requested) == natx::NAPath::kAuto) {
+    const cudaError_t err = natx::na_cuda_occupancy(p, dt, info, occ);
+    TORCH_CHECK(err == cudaSuccess, "na2d_path: occupancy query: ", natx::na_cuda_status_string(err));
+  }
   const char* why = "";
-  const natx::NAPath path = natx::na_choose_path(p, dt, static_cast<natx::NAPath>(requested), info, aligned, &why);
+  const natx::NAPath path =
+      natx::na_choose_path(p, dt, static_cast<natx::NAPath>(requested), info, aligned, &why, &occ);
   return {natx::na_path_name(path), why};
 }
 
 // The kernel the launcher runs for these parameters on the current device (qkv 16-byte aligned):
-// path, registers, shared memory, threads, resident blocks per SM.
+// path, registers, shared memory, threads, resident blocks per SM; and the occupancy rule's inputs
+// and verdict (both kernels' blocks and warps per SM, SM count, grid blocks, blocks that fill the GPU;
+// zeros where the tensor-core kernel does not apply or the path was forced).
 py::dict na2d_kernel_info(int64_t B, int64_t H, int64_t W, int64_t heads, int64_t D, int64_t kh, int64_t kw, int64_t dh,
                           int64_t dw, const std::string& dtype, bool has_rpb, int64_t requested) {
   const natx::NAParams p = shape_params(B, H, W, heads, D, kh, kw, dh, dw, has_rpb);
@@ -115,6 +123,16 @@ py::dict na2d_kernel_info(int64_t B, int64_t H, int64_t W, int64_t heads, int64_
   d["dynamic_smem"] = info.dynamic_smem;
   d["threads"] = info.threads;
   d["blocks_per_sm"] = info.blocks_per_sm;
+  const natx::NAOccupancyVerdict v = natx::na_occupancy_rule(p, plan.dev, plan.occ);
+  d["tc_blocks_per_sm"] = plan.occ.tc_blocks_per_sm;
+  d["scalar_blocks_per_sm"] = plan.occ.scalar_blocks_per_sm;
+  d["tc_warps_per_sm"] = v.tc_warps_per_sm;
+  d["scalar_warps_per_sm"] = v.scalar_warps_per_sm;
+  d["sm_count"] = plan.dev.sm_count;
+  d["grid_blocks"] = v.grid_blocks;
+  d["fill_blocks"] = v.fill_blocks;
+  d["rule_known"] = v.known;
+  d["rule_prefers_scalar"] = v.prefer_scalar;
   return d;
 }
 
@@ -127,4 +145,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("na2d_path", &na2d_path, "the launcher's path choice on the current device");
   m.def("na2d_kernel_info", &na2d_kernel_info, "registers, shared memory and occupancy of the kernel that runs");
   m.def("cuda_versions", &natx::na_cuda_versions, "CUDA runtime and driver versions");
+  m.def(
+      "occupancy_thresholds", [] { return std::make_pair(natx::kNATcMinWarpsPerSM, natx::kNAScalarWarpFactor); },
+      "the occupancy rule's thresholds: (tensor-core min warps per SM, scalar warp factor)");
 }

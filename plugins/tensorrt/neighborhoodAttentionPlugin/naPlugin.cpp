@@ -384,10 +384,13 @@ std::string NAPlugin::prepare(const PluginTensorDesc* in, int32_t nbInputs) {
   type_ = in[0].type;
   for (int32_t i = 0; i < nbInputs; ++i) shape_[i] = in[i].dims;
   shape_known_ = true;
-  // Device query, path choice and kernel attributes, once per shape. Without a usable GPU here
-  // (a build machine, the host test) the plan stays invalid and enqueue plans (and reports).
+  // Device query, occupancy, path choice and kernel attributes, once per shape (never per enqueue).
+  // Without a usable GPU here (a build machine, the host test) the plan stays invalid and enqueue
+  // plans (and reports).
   const cudaError_t st = na2d_cuda_plan(params_, dtype_, na_cuda_env_path(), plan_);
   if (st == kNAPathNotApplicable) return std::string("kernel path: ") + na_cuda_status_string(st);
+  if (st == cudaSuccess)
+    logVerbose("qkv " + dimsStr(in[0].dims) + ": kernel " + na2d_cuda_plan_summary(plan_) + " [" + metadata_ + "]");
   return "";
 }
 
