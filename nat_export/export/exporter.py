@@ -17,6 +17,7 @@ from ..models import LoadedModel, NatConfig
 from ..onnx.files import count_na_nodes, write_atomic
 from ..ops import NAShapeError
 from .contract import translation_table
+from .fusion import gelu_translation
 from .metadata import describe
 from .portable import expand_na_nodes
 
@@ -136,7 +137,7 @@ def _export_program(model: nn.Module, config: NatConfig, opts: ExportOptions):
 def to_onnx(model: nn.Module, config: NatConfig, opts: ExportOptions) -> onnx.ModelProto:
     """Export in memory; the ModelProto has no metadata yet."""
     program, x = _export_program(model, config, opts)
-    table = translation_table(opts.plugin_namespace)
+    table = {**gelu_translation(opts.opset), **translation_table(opts.plugin_namespace)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         onnx_program = torch.onnx.export(
