@@ -4,6 +4,7 @@ module for error paths, and the CLI run in-process."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import types
 from pathlib import Path
@@ -15,6 +16,14 @@ from safetensors.torch import load_file
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MICRO = ("nat_micro", "dinat_micro")
+
+
+def load_script(path: Path) -> types.ModuleType:
+    """A file of scripts/ imported as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.fixture(scope="session")
