@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -26,9 +25,6 @@ void forward_items(const NACpuPlan& plan, const NAParams& p, NADType dtype, cons
 #endif
 
 namespace {
-
-constexpr int kSimdMaxK = 31;
-constexpr int kSimdMaxD = 128;
 
 bool cpu_has_avx2() {
 #if defined(NATX_HAVE_AVX2_KERNEL)
@@ -68,10 +64,11 @@ void scalar_item(const NAParams& p, const T* qkv, const T* rpb, T* out, const NA
 
   for (int h = it.h0; h < it.h1; ++h) {
     const T* bias = p.has_rpb ? rpb + h * rpb_head : nullptr;
-    for (int qy = it.qy0; qy < it.qy1; ++qy)
+    for (int qy = it.qy0; qy < it.qy1; ++qy) {
+      const int y = it.gy + qy * p.dh;
+      const NAWindow wy = na_window(y, p.H, p.Kh, p.dh);
       for (int qx = it.qx0; qx < it.qx1; ++qx) {
-        const int y = it.gy + qy * p.dh, x = it.gx + qx * p.dw;
-        const NAWindow wy = na_window(y, p.H, p.Kh, p.dh);
+        const int x = it.gx + qx * p.dw;
         const NAWindow wx = na_window(x, p.W, p.Kw, p.dw);
         const T* q = img + (static_cast<int64_t>(y) * p.W + x) * C3 + static_cast<int64_t>(h) * p.D;
         float mx = -INFINITY;
@@ -108,6 +105,7 @@ void scalar_item(const NAParams& p, const T* qkv, const T* rpb, T* out, const NA
         T* o = out + ((static_cast<int64_t>(it.b) * p.H + y) * p.W + x) * C + static_cast<int64_t>(h) * p.D;
         for (int d = 0; d < p.D; ++d) o[d] = na_from_float<T>(acc[d]);
       }
+    }
   }
 }
 
@@ -135,26 +133,23 @@ const char* na_cpu_kernel_name(NACpuKernel k) {
 std::string na_cpu_kernel_parse(const char* name, NACpuKernel* k) {
   const std::string s = name ? name : "";
   for (NACpuKernel c : {NACpuKernel::kAuto, NACpuKernel::kScalar, NACpuKernel::kBaseline, NACpuKernel::kAvx2}) {
-    if (s == na_cpu_kernel_name(c)) {
-      *k = c;
-      return "";
+    if (s != na_cpu_kernel_name(c)) continue;
+    if (c == NACpuKernel::kAvx2 && !cpu_has_avx2()) {
+#if defined(NATX_HAVE_AVX2_KERNEL)
+      return "CPU kernel avx2 needs AVX2, FMA and F16C, which this CPU lacks; use auto";
+#else
+      return "CPU kernel avx2 is not in this build (not an x86-64 build); use auto";
+#endif
     }
+    *k = c;
+    return "";
   }
   return "CPU kernel must be one of auto, scalar, baseline, avx2, got '" + s + "'";
 }
 
-std::string na_cpu_kernel_check(NACpuKernel k) {
-  if (k != NACpuKernel::kAvx2 || cpu_has_avx2()) return "";
-#if defined(NATX_HAVE_AVX2_KERNEL)
-  return "CPU kernel avx2 needs AVX2, FMA and F16C, which this CPU lacks; use auto";
-#else
-  return "CPU kernel avx2 is not in this build (not an x86-64 build); use auto";
-#endif
-}
-
 NACpuPlan na_cpu_plan(const NAParams& p, NACpuKernel requested) {
   NACpuPlan plan;
-  const bool simd_shape = p.D % 8 == 0 && p.D <= kSimdMaxD && p.Kh <= kSimdMaxK && p.Kw <= kSimdMaxK;
+  const bool simd_shape = p.D % 8 == 0 && p.D <= kNACpuSimdMaxD && p.Kh <= kNACpuSimdMaxK && p.Kw <= kNACpuSimdMaxK;
   if (requested == NACpuKernel::kScalar || !simd_shape)
     plan.kernel = NACpuKernel::kScalar;
   else if (requested == NACpuKernel::kBaseline)

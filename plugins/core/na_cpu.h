@@ -20,12 +20,16 @@ namespace natx {
 
 enum class NACpuKernel : int { kAuto = 0, kScalar = 1, kBaseline = 2, kAvx2 = 3 };
 
+// The SIMD kernel takes D a multiple of 8 up to kNACpuSimdMaxD and Kh, Kw up to kNACpuSimdMaxK; the scalar
+// kernel runs every other shape.
+constexpr int kNACpuSimdMaxD = 128;
+constexpr int kNACpuSimdMaxK = 31;
+
 // "auto", "scalar", "baseline", "avx2".
 const char* na_cpu_kernel_name(NACpuKernel k);
-// Parses a name as above; "" when accepted, else one line naming the values allowed.
+// Parses a name as above into a kernel this build and CPU can run; "" when accepted, else one line: the
+// values allowed, or why this CPU cannot run it (e.g. avx2 without AVX2).
 std::string na_cpu_kernel_parse(const char* name, NACpuKernel* k);
-// "" when this CPU can run k, else why not (e.g. "this CPU lacks AVX2").
-std::string na_cpu_kernel_check(NACpuKernel k);
 
 // How one call is split into work items: an item is one (batch, dilation group, tile of up to
 // tile x tile queries of that group, group of heads); the tile's windows overlap, so its keys and
@@ -43,8 +47,8 @@ struct NACpuPlan {
 };
 
 // The plan for p: `requested` kAuto picks the fastest kernel this CPU supports that takes the shape
-// (SIMD: D a multiple of 8, D <= 128, Kh and Kw <= 31); a forced SIMD kernel runs the scalar kernel for the
-// shapes it does not take. `requested` must pass na_cpu_kernel_check.
+// (the SIMD limits above); a forced SIMD kernel runs the scalar kernel for the shapes it does not take.
+// `requested` must come from na_cpu_kernel_parse (or be kAuto / kScalar / kBaseline).
 NACpuPlan na_cpu_plan(const NAParams& p, NACpuKernel requested = NACpuKernel::kAuto);
 
 // Items [item_begin, item_end) of `plan` on the calling thread: lets an adapter spread items over

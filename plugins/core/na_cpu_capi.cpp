@@ -41,7 +41,6 @@ NATX_CAPI const char* natx_na2d_forward_cpu_ex(int B, int H, int W, int heads, i
   natx::NAParams p{B, H, W, heads, D, Kh, Kw, dh, dw, scale, rpb != nullptr};
   natx::NACpuKernel k;
   std::string err = natx::na_cpu_kernel_parse(kernel, &k);
-  if (err.empty()) err = natx::na_cpu_kernel_check(k);
   if (err.empty()) err = natx::na_validate(p);
   if (err.empty() && (dtype < 0 || dtype > 2)) err = "dtype must be 0, 1 or 2, got " + std::to_string(dtype);
   if (!err.empty()) return result(std::move(err));
@@ -55,7 +54,6 @@ NATX_CAPI const char* natx_cpu_kernel_for(int B, int H, int W, int heads, int D,
                                           const char* kernel) {
   natx::NACpuKernel k;
   std::string err = natx::na_cpu_kernel_parse(kernel, &k);
-  if (err.empty()) err = natx::na_cpu_kernel_check(k);
   if (!err.empty()) return result(std::move(err));
   const natx::NAParams p{B, H, W, heads, D, Kh, Kw, dh, dw, 1.f, false};
   return natx::na_cpu_kernel_name(natx::na_cpu_plan(p, k).kernel);

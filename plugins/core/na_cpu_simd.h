@@ -1,17 +1,16 @@
-// The SIMD CPU kernel, written once against an 8-lane float vector and compiled once per ISA:
-// na_cpu_baseline.cpp (the build's baseline ISA: SSE2 on x86-64, NEON on AArch64, through the
-// compiler's vector extensions) and na_cpu_avx2.cpp (AVX2 + FMA + F16C intrinsics). Each of those
-// files defines NATX_CPU_ISA (the namespace) before including this header. na_cpu.cpp picks one at
-// run time.
+// The SIMD CPU kernel, written once against a small float-vector layer and compiled once per ISA:
+// na_cpu_avx2.cpp (8 lanes, AVX2 + FMA + F16C intrinsics) and na_cpu_baseline.cpp (4 lanes, the
+// compiler's generic vectors: SSE2 on x86-64, NEON on AArch64). Each of those files defines
+// NATX_CPU_ISA (the namespace) before including this header; na_cpu.cpp picks one at run time.
 //
-// Per item (na_cpu_item.h) and head, per query: q (scaled) and the output accumulators stay in
-// registers (D/8 vectors each); the window is walked one key row at a time with an online softmax:
-// the row's Kw logits (8 dot products at a time, reduced together), the bias, the running max m and
-// sum l rescaled by exp(m_old - m_new), then the row's values accumulated with weights
-// exp(s - m_new). A row whose logits are all -inf (a masking bias) adds nothing; the output is
-// o / l, float32 throughout and rounded once to the output type. An item's queries are up to
-// `tile` neighbours in one dilation group of one row, so their windows overlap and the keys and
-// values they read stay in L1 across the tile.
+// Per item (na_cpu_item.h: an 8x8 tile of queries of one dilation group) and head: the tile's halo of
+// keys and values is copied once into contiguous float32 (converting 16-bit types), and the head's bias
+// table into float32 rows padded to whole vectors. Per query: q (scaled) and the output accumulators
+// stay in registers (D / kLanes vectors each); pass 1 computes the window's logits row by row, kLanes
+// keys at a time (their dot products reduced together), adds the bias, sets the lanes past a row to
+// -inf and keeps the max; pass 2 takes exp(s - max) (a -inf logit gets 0) and the sum; pass 3
+// accumulates the weighted values. The output is o / sum, float32 throughout and rounded once to the
+// output type. docs/native.md ("CPU") gives the reasons and the measurements.
 #pragma once
 
 #if !defined(NATX_CPU_ISA)
@@ -39,7 +38,7 @@
 namespace natx {
 namespace NATX_CPU_ISA {
 
-constexpr int kMaxK = 31;  // the SIMD kernel's window limit on both axes (na_cpu_plan)
+constexpr int kMaxK = kNACpuSimdMaxK;
 
 #if NATX_CPU_AVX2
 constexpr int kLanes = 8;
@@ -209,7 +208,7 @@ inline vf vexp(vf x) {
 #endif
 constexpr int kMaxChunks = (kMaxK + kLanes - 1) / kLanes;
 
-// bfloat16 output: 8 scalar roundings (one store per query and head; not worth vectorizing).
+// bfloat16 output: kLanes scalar roundings (one store per query and head; not worth vectorizing).
 inline void vstore(NABFloat16* p, vf v) {
   alignas(32) float f[kLanes];
   vstore(f, v);
@@ -232,7 +231,7 @@ inline Span span(int L, int K, int d, int g, int q0, int q1) {
   return Span{g, Lg, q0, q1, na_window_start(q0, Lg, K), na_window_start(q1 - 1, Lg, K) + K};
 }
 
-// NV = D / 8 vectors per head row.
+// NV = D / kLanes vectors per head row.
 template <int NV, class T>
 void run_item(const NAParams& p, const T* qkv, const T* rpb, T* out, const NACpuItem& it, Scratch& sc) {
   constexpr int NS = NV * kLanes >= 64 ? 1 : 2;  // accumulator sets: enough independent FMA chains for the values
