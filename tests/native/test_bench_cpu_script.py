@@ -4,13 +4,12 @@ The micro NAT fixture at 64x64, batches 1 and 8, one thread (the micro model's t
 on two threads when another process holds a core), one timed run each, a 256^3 peak matmul, and torch.compile with the
 `eager` backend (dynamo's tracing and the per-batch recompile without inductor's minutes of C++ compilation on 2
 cores). Every section of the report runs: peak, FLOPs with the FlopCounterMode cross-check, the four backends, the
-ORT profile, the NA kernel section under two NATX_CPU_KERNEL values, the targets. Needs the ONNX Runtime NA op
-library (skips, saying how to build it, when there is none)."""
+ORT profile, the NA kernel section under two NATX_CPU_KERNEL values, the targets. Runs on the NA op library of the
+session's native build (tests/native/conftest.py, fixture `ort_lib`)."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,25 +21,6 @@ from ..conftest import load_script
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "bench_cpu.py"
 MICRO = ROOT / "tests" / "fixtures" / "nat_micro" / "hf"
-LIB_NAME = "libnat_export_ort.so"
-
-
-@pytest.fixture(scope="module")
-def ort_op_library(tmp_path_factory) -> Path:
-    """The NA op library: the native tests' build ($NATX_TEST_BUILD_DIR, or the one tests/native made earlier in
-    this session, as tests/native/conftest.py builds it), else the one `nat-export build-plugins` installed."""
-    from nat_export.native import PluginNotFoundError, find_library
-
-    env_dir = os.environ.get("NATX_TEST_BUILD_DIR")
-    candidates = [Path(env_dir) / LIB_NAME] if env_dir else []
-    candidates += sorted(tmp_path_factory.getbasetemp().glob(f"natx_plugins*/{LIB_NAME}"))
-    for path in candidates:
-        if path.is_file():
-            return path
-    try:
-        return find_library("ort")
-    except PluginNotFoundError as e:
-        pytest.skip(f"the ONNX Runtime NA op library is not built ({e})")
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +28,12 @@ def bench():
     return load_script(SCRIPT)
 
 
-def test_tiny_run_of_the_whole_script(ort_op_library, tmp_path):
+def test_tiny_run_of_the_whole_script(ort_lib, tmp_path):
     out = tmp_path / "bench.json"
     cmd = [sys.executable, str(SCRIPT), "--from-pretrained", str(MICRO), "--resolution", "64", "--batch", "1", "8"]
     cmd += ["--threads", "1", "--iterations", "1", "--warmup", "0", "--peak-size", "256", "--peak-iterations", "1"]
     cmd += ["--kernel-iterations", "1", "--kernels", "scalar", "auto", "--compile-backend", "eager"]
-    cmd += ["--ort-op-library", str(ort_op_library), "--json", str(out)]
+    cmd += ["--ort-op-library", str(ort_lib), "--json", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     for heading in ("## fp32 matmul peak", "## Model FLOPs", "## End to end", "## ORT + NA op profile, batch 8"):
