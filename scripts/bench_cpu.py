@@ -51,6 +51,8 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from nat_export.runtime.bench import time_callable
+
 KERNEL_ENV = "NATX_CPU_KERNEL"
 KERNEL_VALUES = ("auto", "scalar", "baseline", "avx2")
 BACKENDS = ("ORT + NA op", "ORT portable", "PyTorch eager", "torch.compile")
@@ -63,18 +65,6 @@ NOISY_SPREAD = 0.25  # (p90 - p10) / p50 of a backend's runs above this: the mac
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def timed(fn, warmup: int, iterations: int) -> list[float]:
-    """Milliseconds of each of `iterations` calls of fn, after `warmup` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iterations):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return times
 
 
 def md_table(headers: list[str], rows: list[list]) -> str:
@@ -140,7 +130,7 @@ def matmul_peak(n: int, threads: int, all_cores: bool, iterations: int) -> dict:
     flops = 2.0 * n**3
     libs = {}
     for name, fn in candidates.items():
-        times = timed(fn, 1, iterations)
+        times = time_callable(fn, warmup=1, iterations=iterations)
         libs[name] = {"best_ms": min(times), "p50_ms": statistics.median(times), "gflops": flops / min(times) / 1e6}
     return {"size": n, "libraries": libs, "skipped": skipped}
 
@@ -271,7 +261,7 @@ def _first(out) -> torch.Tensor:
 def measure(name: str, batch: int, fn, ref: np.ndarray | None, args) -> dict:
     log(f"  {name}, batch {batch}: {args.warmup} warm-up + {args.iterations} runs")
     out = np.asarray(fn())
-    times = timed(fn, args.warmup, args.iterations)
+    times = time_callable(fn, warmup=args.warmup, iterations=args.iterations)
     p50 = statistics.median(times)
     return {
         "backend": name,
@@ -441,7 +431,9 @@ def kernel_rows(sigs: list[dict], lib: Path, threads: int, batches: list[int], a
                     continue
                 feed = {"qkv": qkv}
                 out = sess.run(None, feed)[0]
-                ms = statistics.median(timed(lambda s=sess, f=feed: s.run(None, f), 1, args.kernel_iterations))
+                ms = statistics.median(
+                    time_callable(lambda s=sess, f=feed: s.run(None, f), warmup=1, iterations=args.kernel_iterations)
+                )
                 k = {"p50_ms": ms, "gflops": flops / ms / 1e6}
                 if first is None:
                     first = (ms, out)
