@@ -3,14 +3,16 @@
 // compiler's generic vectors: SSE2 on x86-64, NEON on AArch64). Each of those files defines
 // NATX_CPU_ISA (the namespace) before including this header; na_cpu.cpp picks one at run time.
 //
-// Per item (na_cpu_item.h: an 8x8 tile of queries of one dilation group) and head: the tile's halo of
-// keys and values is copied once into contiguous float32 (converting 16-bit types), and the head's bias
-// table into float32 rows padded to whole vectors. Per query: q (scaled) and the output accumulators
-// stay in registers (D / kLanes vectors each); pass 1 computes the window's logits row by row, kLanes
-// keys at a time (their dot products reduced together), adds the bias, sets the lanes past a row to
-// -inf and keeps the max; pass 2 takes exp(s - max) (a -inf logit gets 0) and the sum; pass 3
-// accumulates the weighted values. The output is o / sum, float32 throughout and rounded once to the
-// output type. docs/native.md ("CPU") gives the reasons and the measurements.
+// Per item (na_cpu_item.h: an 8x8 tile of queries of one dilation group) and head, the tile's data is
+// copied once into float32 scratch (converting 16-bit types): the keys of its halo transposed (per halo
+// row, element-major, so that kLanes neighbouring columns of one element load as one vector), the values
+// of its halo as rows, its queries (scaled), and the head's bias table as rows padded to whole vectors.
+// Per query: pass 1 computes the window's logits kLanes columns of up to 8 rows at a time, one query
+// element broadcast against the transposed keys (no horizontal sums), adds the bias, sets the lanes past
+// a row to -inf and keeps the max; pass 2 takes exp(s - max) (a -inf logit gets 0) and the sum; pass 3
+// accumulates the weighted values (D / kLanes vectors in registers). The output is o / sum, float32
+// throughout and rounded once to the output type. docs/native.md ("CPU") gives the reasons and the
+// measurements.
 #pragma once
 
 #if !defined(NATX_CPU_ISA)
@@ -96,40 +98,51 @@ inline float vhmax(vf a) {
   const __m128 t = _mm_max_ps(s, _mm_movehl_ps(s, s));
   return _mm_cvtss_f32(_mm_max_ss(t, _mm_movehdup_ps(t)));
 }
-// Lane j = the sum of a[j]'s lanes.
-inline vf vhsum_lanes(const vf* a) {
-  const vf u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
-  const vf u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
-  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+// Transposes the 8 x 8 block r[0..7] in place (r[i] lane j -> r[j] lane i).
+inline void vtranspose(vf* r) {
+  const vf t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const vf t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const vf t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const vf t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const vf u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const vf u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const vf u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const vf u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
 // exp(x) for x <= 0 (softmax weights): 2^n * e^r with n = round(x / ln 2), r = x - n ln 2 in two parts
-// (|r| <= ln(2)/2), e^r by its Taylor series to r^7 (truncation below 6e-9; measured max relative error
-// 1.2e-7 over [-87, 0]). n comes from adding 1.5 * 2^23, which rounds x / ln 2 to an integer in the low
-// mantissa bits. Below ln(FLT_MIN) (and at -inf) the result is 0; a NaN stays NaN (min/max return their
-// second operand when one is NaN, so the clamps keep it).
+// (|r| <= ln(2)/2), e^r = 1 + r P(r) with P of degree 5 fitted for the least maximal relative error on
+// that interval (2e-9; measured max relative error of the whole function 8.9e-8 over [-87, 0], 1.2e-7
+// for the baseline version without FMA). n comes from
+// adding 1.5 * 2^23, which rounds x / ln 2 to an integer in the low mantissa bits. x is clamped at -88
+// (n = -127), where the exponent field 2^n is built from is 0, so the result is exactly 0 there and at -inf;
+// a NaN stays NaN (max returns its second operand when one is NaN). x is never > 0: s - max(s).
 inline vf vexp(vf x) {
-  const vf lo = _mm256_set1_ps(-87.33654475f);  // ln(FLT_MIN)
-  const vf under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-  x = _mm256_max_ps(lo, _mm256_min_ps(_mm256_setzero_ps(), x));
+  x = _mm256_max_ps(_mm256_set1_ps(-88.f), x);
   const vf magic = _mm256_set1_ps(12582912.f);  // 1.5 * 2^23: bits 0x4B400000
   const vf t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
   const vf n = _mm256_sub_ps(t, magic);
   vf r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);  // ln 2 = 0.693359375 - 2.12194440e-4
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440054690583e-4f), r);
-  // sum r^k / k!, k = 0..7, in pairs (Estrin): (1 + r) + r^2 (1/2 + r/6) + r^4 ((1/24 + r/120) + r^2 (1/720 + r/5040)).
+  // P(r) = (c1 + c2 r) + r^2 ((c3 + c4 r) + r^2 (c5 + c6 r)) (Estrin).
   const vf r2 = _mm256_mul_ps(r, r);
-  const vf p01 = _mm256_add_ps(_mm256_set1_ps(1.f), r);
-  const vf p23 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.f / 6.f), _mm256_set1_ps(0.5f));
-  const vf p45 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.f / 120.f), _mm256_set1_ps(1.f / 24.f));
-  const vf p67 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.f / 5040.f), _mm256_set1_ps(1.f / 720.f));
-  const vf p47 = _mm256_fmadd_ps(r2, p67, p45);
-  const vf p27 = _mm256_fmadd_ps(r2, p47, p23);
-  const vf e = _mm256_fmadd_ps(r2, p27, p01);
-  // 2^n: the exponent field n + 127, from t's low bits (n + 0x4B400000).
+  const vf p12 = _mm256_fmadd_ps(r, _mm256_set1_ps(0.49999994f), _mm256_set1_ps(1.f));
+  const vf p34 = _mm256_fmadd_ps(r, _mm256_set1_ps(0.041668002f), _mm256_set1_ps(0.16666432f));
+  const vf p56 = _mm256_fmadd_ps(r, _mm256_set1_ps(0.0013843562f), _mm256_set1_ps(0.0083741294f));
+  const vf p36 = _mm256_fmadd_ps(r2, p56, p34);
+  const vf e = _mm256_fmadd_ps(r, _mm256_fmadd_ps(r2, p36, p12), _mm256_set1_ps(1.f));
+  // 2^n: the exponent field n + 127, from t's low bits (n + 0x4B400000); 0 when n = -127.
   const __m256i pow2n =
       _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127 - 0x4B400000)), 23);
-  return _mm256_andnot_ps(under, _mm256_mul_ps(e, _mm256_castsi256_ps(pow2n)));
+  return _mm256_mul_ps(e, _mm256_castsi256_ps(pow2n));
 }
 #else
 // The compiler's generic vectors (GCC >= 12, Clang) of 4 lanes: the target's 128-bit SIMD (SSE2 / NEON).
@@ -182,28 +195,27 @@ inline float vhsum(vf a) {
 inline float vhmax(vf a) {
   return std::max(std::max(a[0], a[1]), std::max(a[2], a[3]));
 }
-// [a0+a1, a2+a3, b0+b1, b2+b3]
-inline vf vhadd(vf a, vf b) {
-  return __builtin_shufflevector(a, b, 0, 2, 4, 6) + __builtin_shufflevector(a, b, 1, 3, 5, 7);
+// Transposes the 4 x 4 block r[0..3] in place.
+inline void vtranspose(vf* r) {
+  const vf t0 = __builtin_shufflevector(r[0], r[1], 0, 4, 1, 5), t1 = __builtin_shufflevector(r[0], r[1], 2, 6, 3, 7);
+  const vf t2 = __builtin_shufflevector(r[2], r[3], 0, 4, 1, 5), t3 = __builtin_shufflevector(r[2], r[3], 2, 6, 3, 7);
+  r[0] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
+  r[1] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+  r[2] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
+  r[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
 }
-// Lane j = the sum of a[j]'s lanes.
-inline vf vhsum_lanes(const vf* a) {
-  return vhadd(vhadd(a[0], a[1]), vhadd(a[2], a[3]));
-}
-// exp(x) for x <= 0, as the AVX2 version (same reduction and series, without FMA).
+// exp(x) for x <= 0, as the AVX2 version (the same reduction and polynomial, without FMA; n by conversion).
 inline vf vexp(vf x) {
-  const vf lo = vset1(-87.33654475f);
   const vi nan = x != x;
-  const vi under = x < lo;
-  x = nan ? vzero() : (x > 0 ? vzero() : (x < lo ? lo : x));
-  const vi ni = __builtin_convertvector(x * -1.44269504088896341f + 0.5f, vi);  // round(-x / ln 2), >= 0
+  x = nan ? vzero() : (x < -88.f ? vset1(-88.f) : x);
+  const vi ni = __builtin_convertvector(x * -1.44269504088896341f + 0.5f, vi);  // round(-x / ln 2), 0..127
   const vf n = -__builtin_convertvector(ni, vf);
   const vf r = (x - n * 0.693359375f) - n * -2.12194440054690583e-4f;
   const vf r2 = r * r;
-  const vf p47 = (r * (1.f / 120.f) + 1.f / 24.f) + r2 * (r * (1.f / 5040.f) + 1.f / 720.f);
-  const vf e = (1.f + r) + r2 * ((r * (1.f / 6.f) + 0.5f) + r2 * p47);
-  const vf pow2n = (vf)((127 - ni) << 23);  // a cast between vector types of one size keeps the bits
-  return nan ? vset1(NAN) : (under ? vzero() : e * pow2n);
+  const vf p36 = (r * 0.041668002f + 0.16666432f) + r2 * (r * 0.0013843562f + 0.0083741294f);
+  const vf e = 1.f + r * ((r * 0.49999994f + 1.f) + r2 * p36);
+  const vf pow2n = (vf)((127 - ni) << 23);  // a cast between vector types of one size keeps the bits; 0 at n = -127
+  return nan ? vset1(NAN) : e * pow2n;
 }
 #endif
 constexpr int kMaxChunks = (kMaxK + kLanes - 1) / kLanes;
@@ -215,10 +227,10 @@ inline void vstore(NABFloat16* p, vf v) {
   for (int i = 0; i < kLanes; ++i) p[i] = na_from_float<NABFloat16>(f[i]);
 }
 
-// Per-thread scratch: the tile's halo of one head (keys and values, float32, contiguous), the
-// bias of one head (float32, each row padded so that a window row loads as whole vectors).
+// Per-thread scratch, float32, for one head of one item: the halo's keys (transposed) and values, the tile's
+// queries (scaled), the bias table (each row padded so that a window row loads as whole vectors).
 struct Scratch {
-  std::vector<float> k, v, bias;
+  std::vector<float> k, v, bias, q;
 };
 
 // One axis of an item: queries [q0, q1) of group g (length Lg); their windows start at na_window_start,
@@ -230,6 +242,39 @@ inline Span span(int L, int K, int d, int g, int q0, int q1) {
   const int Lg = na_group_len(L, d, g);
   return Span{g, Lg, q0, q1, na_window_start(q0, Lg, K), na_window_start(q1 - 1, Lg, K) + K};
 }
+
+// Pass 1 for NR window rows: acc[r] lane j = q . key (row r, column c0 + j), with q (D floats, scaled)
+// broadcast one element at a time against the transposed keys kt (row r, element i at
+// kt[(r * D + i) * hcp]), so every multiply-add is useful and no horizontal sum is needed.
+template <int NR, int D>
+inline void dot_rows(const float* q, const float* kt, int64_t hcp, vf* out) {
+  vf acc[NR];  // local, so that the accumulators stay in registers
+#pragma GCC unroll 8
+  for (int r = 0; r < NR; ++r) acc[r] = vzero();
+  const int64_t rs = D * hcp;
+  for (int i = 0; i < D; ++i) {
+    const vf qi = vset1(q[i]);
+    const float* k = kt + i * hcp;
+#pragma GCC unroll 8
+    for (int r = 0; r < NR; ++r) acc[r] = vfma(qi, vload(k + r * rs), acc[r]);
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < NR; ++r) out[r] = acc[r];
+}
+template <int D>
+inline void dot_rows(int nr, const float* q, const float* kt, int64_t hcp, vf* acc) {
+  switch (nr) {
+    case 1: return dot_rows<1, D>(q, kt, hcp, acc);
+    case 2: return dot_rows<2, D>(q, kt, hcp, acc);
+    case 3: return dot_rows<3, D>(q, kt, hcp, acc);
+    case 4: return dot_rows<4, D>(q, kt, hcp, acc);
+    case 5: return dot_rows<5, D>(q, kt, hcp, acc);
+    case 6: return dot_rows<6, D>(q, kt, hcp, acc);
+    case 7: return dot_rows<7, D>(q, kt, hcp, acc);
+    default: return dot_rows<8, D>(q, kt, hcp, acc);
+  }
+}
+constexpr int kRowBlock = 8;  // window rows per dot_rows call
 
 // NV = D / kLanes vectors per head row.
 template <int NV, class T>
@@ -244,12 +289,19 @@ void run_item(const NAParams& p, const T* qkv, const T* rpb, T* out, const NACpu
   const T* img = qkv + static_cast<int64_t>(it.b) * p.H * p.W * C3;
   const Span sy = span(p.H, p.Kh, p.dh, it.gy, it.qy0, it.qy1);
   const Span sx = span(p.W, p.Kw, p.dw, it.gx, it.qx0, it.qx1);
-  const int hc = sx.s1 - sx.s0;  // halo columns
-  const size_t halo = static_cast<size_t>(sy.s1 - sy.s0) * hc * D;
-  if (sc.k.size() < halo) sc.k.resize(halo), sc.v.resize(halo);
+  const int hr = sy.s1 - sy.s0, hc = sx.s1 - sx.s0;  // halo rows and columns
+  // Transposed keys: columns padded so that a window row's last chunk loads whole vectors.
+  const int hcp = (std::max(hc, hc - p.Kw + chunks * kLanes) + kLanes - 1) / kLanes * kLanes;
+  const size_t kt_size = static_cast<size_t>(hr) * D * hcp, halo = static_cast<size_t>(hr) * hc * D;
+  if (sc.k.size() < kt_size) sc.k.resize(kt_size);
+  if (sc.v.size() < halo) sc.v.resize(halo);
+  const size_t tile_q = static_cast<size_t>(sy.q1 - sy.q0) * (sx.q1 - sx.q0) * D;
+  if (sc.q.size() < tile_q) sc.q.resize(tile_q);
   const int rw = 2 * p.Kw - 1, brw = rw + kLanes - 1;
-  if (p.has_rpb) sc.bias.assign(static_cast<size_t>(2 * p.Kh - 1) * brw, 0.f);
-  float* const kpack = sc.k.data();
+  // The padding past a bias row lands in lanes that pass 1 sets to -inf, so its values do not matter.
+  if (p.has_rpb && sc.bias.size() < static_cast<size_t>(2 * p.Kh - 1) * brw)
+    sc.bias.resize(static_cast<size_t>(2 * p.Kh - 1) * brw);
+  float* const kt = sc.k.data();
   float* const vpack = sc.v.data();
   float* const btab = p.has_rpb ? sc.bias.data() : nullptr;
   const vf scale = vset1(p.scale);
@@ -258,18 +310,32 @@ void run_item(const NAParams& p, const T* qkv, const T* rpb, T* out, const NACpu
   alignas(32) float w[kMaxK * kMaxChunks * kLanes];
 
   for (int h = it.h0; h < it.h1; ++h) {
-    // The halo of this head, converted once: row r, column c at (r * hc + c) * D.
-    float* kdst = kpack;
+    // The halo of this head, converted once: keys transposed (row r, element i, column c at
+    // (r * D + i) * hcp + c), values as rows (row r, column c at (r * hc + c) * D).
     float* vdst = vpack;
     for (int r = sy.s0; r < sy.s1; ++r) {
-      const T* src = img + (static_cast<int64_t>(r * p.dh + sy.g) * p.W + (sx.s0 * p.dw + sx.g)) * C3 + C +
+      const T* row = img + (static_cast<int64_t>(r * p.dh + sy.g) * p.W + (sx.s0 * p.dw + sx.g)) * C3 + C +
                      static_cast<int64_t>(h) * D;
-      for (int c = sx.s0; c < sx.s1; ++c, src += p.dw * C3, kdst += D, vdst += D)
-        for (int i = 0; i < NV; ++i) {
-          vstore(kdst + i * kLanes, vload(src + i * kLanes));
-          vstore(vdst + i * kLanes, vload(src + C + i * kLanes));
+      const int64_t step = static_cast<int64_t>(p.dw) * C3;  // next column
+      float* ktr = kt + static_cast<size_t>(r - sy.s0) * D * hcp;
+      for (int c0 = 0; c0 < hcp; c0 += kLanes)
+        for (int i0 = 0; i0 < D; i0 += kLanes) {
+          vf blk[kLanes];
+          for (int j = 0; j < kLanes; ++j) blk[j] = c0 + j < hc ? vload(row + (c0 + j) * step + i0) : vzero();
+          vtranspose(blk);
+          for (int j = 0; j < kLanes; ++j) vstore(ktr + static_cast<size_t>(i0 + j) * hcp + c0, blk[j]);
         }
+      for (int c = 0; c < hc; ++c, vdst += D)
+        for (int i = 0; i < NV; ++i) vstore(vdst + i * kLanes, vload(row + c * step + C + i * kLanes));
     }
+    // The tile's queries, scaled: query (qy, qx) at ((qy - q0y) * nx + qx - q0x) * D.
+    float* qdst = sc.q.data();
+    for (int qy = sy.q0; qy < sy.q1; ++qy)
+      for (int qx = sx.q0; qx < sx.q1; ++qx, qdst += D) {
+        const T* src =
+            img + (static_cast<int64_t>(sy.g + qy * p.dh) * p.W + sx.g + qx * p.dw) * C3 + static_cast<int64_t>(h) * D;
+        for (int i = 0; i < NV; ++i) vstore(qdst + i * kLanes, vmul(vload(src + i * kLanes), scale));
+      }
     if (btab) {
       const T* src = rpb + static_cast<int64_t>(h) * (2 * p.Kh - 1) * rw;
       for (int r = 0; r < 2 * p.Kh - 1; ++r, src += rw)
@@ -283,37 +349,28 @@ void run_item(const NAParams& p, const T* qkv, const T* rpb, T* out, const NACpu
         const NAWindow wx{sx.g, qx, sx.Lg, na_window_start(qx, sx.Lg, p.Kw)};
         const int x = sx.g + qx * p.dw;
         const int64_t pix = static_cast<int64_t>(y) * p.W + x;
-        vf q[NV], o[NS][NV];
-        for (int i = 0; i < NV; ++i)
-          q[i] = vmul(vload(img + pix * C3 + static_cast<int64_t>(h) * D + i * kLanes), scale);
-        for (int a = 0; a < NS; ++a)
-          for (int i = 0; i < NV; ++i) o[a][i] = vzero();
-        const size_t at0 = (static_cast<size_t>(wy.start - sy.s0) * hc + (wx.start - sx.s0)) * D;
+        const float* qs = sc.q.data() + (static_cast<size_t>(qy - sy.q0) * (sx.q1 - sx.q0) + (qx - sx.q0)) * D;
         const int bx0 = na_bias_index(wx, 0, p.Kw);
 
-        // Pass 1: every logit of the window (row by row, 8 at a time; lanes past a row: -inf) and the max.
+        // Pass 1: every logit of the window (kLanes columns of up to kRowBlock rows at a time; lanes past a
+        // row: -inf) and the max.
         vf mx = vset1(-INFINITY);
-        for (int ty = 0; ty < p.Kh; ++ty) {
-          const float* krow = kpack + at0 + static_cast<size_t>(ty) * hc * D;
-          const float* brow = btab ? btab + static_cast<size_t>(na_bias_index(wy, ty, p.Kh)) * brw + bx0 : nullptr;
+        const float* kw = kt + static_cast<size_t>(wy.start - sy.s0) * D * hcp + (wx.start - sx.s0);
+        for (int ty0 = 0; ty0 < p.Kh; ty0 += kRowBlock) {
+          const int nr = std::min(kRowBlock, p.Kh - ty0);
           for (int c = 0; c < chunks; ++c) {
             const int n = c == chunks - 1 ? tail : kLanes;
-            vf acc[kLanes];
-            for (int j = 0; j < kLanes; ++j) {
-              if (j >= n) {
-                acc[j] = vzero();
-                continue;
-              }
-              const float* k = krow + (c * kLanes + j) * D;
-              vf d = vmul(q[0], vload(k));
-              for (int i = 1; i < NV; ++i) d = vfma(q[i], vload(k + i * kLanes), d);
-              acc[j] = d;
+            vf acc[kRowBlock];
+            dot_rows<D>(nr, qs, kw + static_cast<size_t>(ty0) * D * hcp + c * kLanes, hcp, acc);
+            for (int r = 0; r < nr; ++r) {
+              const int ty = ty0 + r;
+              vf l = acc[r];
+              if (btab)
+                l = vadd(l, vload(btab + static_cast<size_t>(na_bias_index(wy, ty, p.Kh)) * brw + bx0 + c * kLanes));
+              l = vfirst(l, n);
+              mx = vmax(mx, l);
+              s[ty * chunks + c] = l;
             }
-            vf sc8 = vhsum_lanes(acc);
-            if (brow) sc8 = vadd(sc8, vload(brow + c * kLanes));
-            sc8 = vfirst(sc8, n);
-            mx = vmax(mx, sc8);
-            s[ty * chunks + c] = sc8;
           }
         }
         // Pass 2: the weights exp(s - max) (a -inf logit gets 0) and their sum.
@@ -325,6 +382,10 @@ void run_item(const NAParams& p, const T* qkv, const T* rpb, T* out, const NACpu
           vstore(w + r * kLanes, e);
         }
         // Pass 3: the values, weighted.
+        vf o[NS][NV];
+        for (int a = 0; a < NS; ++a)
+          for (int i = 0; i < NV; ++i) o[a][i] = vzero();
+        const size_t at0 = (static_cast<size_t>(wy.start - sy.s0) * hc + (wx.start - sx.s0)) * D;
         for (int ty = 0; ty < p.Kh; ++ty) {
           const float* vrow = vpack + at0 + static_cast<size_t>(ty) * hc * D;
           const float* wrow = w + ty * chunks * kLanes;
