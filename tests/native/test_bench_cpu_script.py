@@ -80,7 +80,9 @@ def test_tiny_run_of_the_whole_script(ort_lib, tmp_path):
         assert row["kernels"]["auto"]["max_abs_diff_vs_first"] < 1e-4
 
     statuses = [t["status"] for t in res["targets"]]
-    assert len(statuses) == 2 and set(statuses) <= {"PASS", "MISS"}
+    assert len(statuses) == 3 and set(statuses) <= {"PASS", "MISS"}
+    lowest = min(row["kernels"]["auto"]["speedup_vs_first"] for row in k["rows"])
+    assert res["targets"][2]["measured"] == pytest.approx(lowest)
 
 
 def test_targets_pass_and_miss(bench):
@@ -95,3 +97,20 @@ def test_targets_pass_and_miss(bench):
     assert status == ["MISS", "MISS"]
     no8 = bench.targets({"results": [], "ort_profile": {}}, "NeighborhoodAttention2D")
     assert [t["status"] for t in no8] == ["not measured", "not measured"]
+
+
+def test_kernel_target_is_the_lowest_speedup(bench):
+    def report(speedups, values=("scalar", "auto"), reads_env=True):
+        rows = [{"kernels": {"scalar": {}, "auto": {"speedup_vs_first": x}}} for x in speedups]
+        kernels = {"values": list(values), "library_reads_env": reads_env, "rows": rows}
+        return {"results": [], "ort_profile": {}, "kernels": kernels}
+
+    def kernel_target(rep):
+        return [t for t in bench.targets(rep, "NeighborhoodAttention2D") if t["target"].startswith("NA kernel")]
+
+    (t,) = kernel_target(report([4.6, 4.0, 5.1]))
+    assert (t["measured"], t["status"]) == (4.0, "PASS")
+    (t,) = kernel_target(report([4.6, 3.99, 5.1]))
+    assert (t["measured"], t["status"]) == (3.99, "MISS")
+    assert kernel_target(report([4.6], values=("auto", "scalar"))) == []  # no scalar baseline first
+    assert kernel_target(report([4.6], reads_env=False)) == []  # every column ran the same kernel
