@@ -243,7 +243,7 @@ inline Span span(int L, int K, int d, int g, int q0, int q1) {
   return Span{g, Lg, q0, q1, na_window_start(q0, Lg, K), na_window_start(q1 - 1, Lg, K) + K};
 }
 
-// Pass 1 for NR window rows: acc[r] lane j = q . key (row r, column c0 + j), with q (D floats, scaled)
+// Pass 1 for NR window rows: out[r] lane j = q . key (row r, column j), with q (D floats, scaled)
 // broadcast one element at a time against the transposed keys kt (row r, element i at
 // kt[(r * D + i) * hcp]), so every multiply-add is useful and no horizontal sum is needed.
 template <int NR, int D>
