@@ -23,9 +23,10 @@ What it measures, in this order:
    shapes ONNX Runtime recorded, so fused nodes count too).
 5. The NA kernel: every distinct NeighborhoodAttention2D node shape of the model as a one-node ONNX Runtime model,
    one session per --kernels value of NATX_CPU_KERNEL (read by the op library when a session is created; a library
-   that does not read it runs the same kernel in every column, and the report says so), run in turns (one run of
-   each kernel per round, so that a burst of another process's load hits all of them alike), with the fastest
-   run's ms, GFLOP/s and speedup over the first value (the kernel's speed, as for the peak) and the p50 beside them.
+   that does not read it runs the same kernel in every column, and the report says so), run in turns (3 blocks of
+   consecutive runs per kernel, so that a burst of another process's load hits all of them alike), with the
+   fastest run's ms, GFLOP/s and speedup over the first value (the kernel's speed, as for the peak) and the p50
+   beside them.
 6. Warnings when the machine was not quiet (the load average at the start, runs that spread, an op in the profile
    faster than the peak), and the targets of issue 14 as measured numbers with PASS/MISS (never asserted): batch 8
    end to end within 1.3x of the floor, the NA op under 10% of the model's time, and (with --kernels scalar auto,
@@ -61,6 +62,7 @@ BACKENDS = ("ORT + NA op", "ORT portable", "PyTorch eager", "torch.compile")
 DENSE = ("MatMul", "Gemm", "Conv")
 TARGET_FLOOR_RATIO = 1.3  # issue 14: nat-tiny batch 8 end to end within 1.3x of the floor
 TARGET_NA_SHARE = 0.10  # issue 14: the NA op under 10% of the model's time
+KERNEL_ROUNDS = 3  # the NA kernel comparison: blocks of runs per kernel, in turns
 TARGET_KERNEL_SPEEDUP = 4.0  # issue 14: the NA kernel at least 4x the scalar kernel's GFLOP/s on every shape
 BUSY_LOAD = 1.0  # 1-minute load average at the start above this: other processes share the cores
 NOISY_SPREAD = 0.25  # (p90 - p10) / p50 of a backend's runs above this: the machine was busy
@@ -433,11 +435,13 @@ def kernel_rows(sigs: list[dict], lib: Path, threads: int, batches: list[int], a
                     row["kernels"][kernel] = {"error": str(e)}
                     continue
                 runs[kernel] = (sess, sess.run(None, {"qkv": qkv})[0], [])
-            # Interleaved, one run of each kernel per round: a burst of another process's load hits every
-            # kernel alike instead of one kernel's whole series.
-            for _ in range(args.kernel_iterations):
+            # In turns, KERNEL_ROUNDS blocks of consecutive runs per kernel, so that a burst of another process's load
+            # hits every kernel alike; each block starts with an untimed run (the other session's idle pool thread
+            # may still be spinning on a core), and runs within a block follow each other as in a model.
+            block = -(-args.kernel_iterations // KERNEL_ROUNDS)
+            for _ in range(KERNEL_ROUNDS):
                 for sess, _out, times in runs.values():
-                    times += time_callable(lambda s=sess, f={"qkv": qkv}: s.run(None, f), warmup=0, iterations=1)
+                    times += time_callable(lambda s=sess, f={"qkv": qkv}: s.run(None, f), warmup=1, iterations=block)
             # The fastest run is the kernel's speed (as for the peak: a moment of another process's load must not
             # lower it); the p50 is reported beside it.
             first = None
