@@ -121,8 +121,8 @@ inline void vtranspose(vf* r) {
 // exp(x) for x <= 0 (softmax weights): 2^n * e^r with n = round(x / ln 2), r = x - n ln 2 in two parts
 // (|r| <= ln(2)/2), e^r = 1 + r P(r) with P of degree 5 fitted for the least maximal relative error on
 // that interval (2e-9; measured max relative error of the whole function 8.9e-8 over [-87, 0], 1.2e-7
-// for the baseline version without FMA). n comes from
-// adding 1.5 * 2^23, which rounds x / ln 2 to an integer in the low mantissa bits. x is clamped at -88
+// for the baseline version without FMA). n comes from adding 1.5 * 2^23, which rounds x / ln 2 to an
+// integer in the low mantissa bits. x is clamped at -88
 // (n = -127), where the exponent field 2^n is built from is 0, so the result is exactly 0 there and at -inf;
 // a NaN stays NaN (max returns its second operand when one is NaN). x is never > 0: s - max(s).
 inline vf vexp(vf x) {
@@ -243,6 +243,8 @@ inline Span span(int L, int K, int d, int g, int q0, int q1) {
   return Span{g, Lg, q0, q1, na_window_start(q0, Lg, K), na_window_start(q1 - 1, Lg, K) + K};
 }
 
+constexpr int kRowBlock = 8;  // window rows per dot_rows call (at most)
+
 // Pass 1 for NR window rows: out[r] lane j = q . key (row r, column j), with q (D floats, scaled)
 // broadcast one element at a time against the transposed keys kt (row r, element i at
 // kt[(r * D + i) * hcp]), so every multiply-add is useful and no horizontal sum is needed.
@@ -271,11 +273,9 @@ inline void dot_rows(int nr, const float* q, const float* kt, int64_t hcp, vf* a
     case 5: return dot_rows<5, D>(q, kt, hcp, acc);
     case 6: return dot_rows<6, D>(q, kt, hcp, acc);
     case 7: return dot_rows<7, D>(q, kt, hcp, acc);
-    default: return dot_rows<8, D>(q, kt, hcp, acc);
+    default: return dot_rows<kRowBlock, D>(q, kt, hcp, acc);
   }
 }
-constexpr int kRowBlock = 8;  // window rows per dot_rows call
-
 // NV = D / kLanes vectors per head row.
 template <int NV, class T>
 void run_item(const NAParams& p, const T* qkv, const T* rpb, T* out, const NACpuItem& it, Scratch& sc) {
